@@ -1,0 +1,63 @@
+# threadsnap build. `make` builds everything, `make test` runs every test and
+# ends with "N passed, N failed", `make demo` shows the main job end to end.
+
+CXX      ?= g++
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O2 -g
+CXXFLAGS_LIB = -std=c++20 $(OPT) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+               -fno-exceptions -fno-rtti -Wall -Wextra -Wno-unused-parameter \
+               -I. $(EXTRA_CXXFLAGS)
+LDFLAGS_LIB  = -shared -Wl,--version-script=preload/exports.map -Wl,-z,now \
+               -Wl,-z,nodelete -ldl -lpthread $(EXTRA_LDFLAGS)
+
+LIB_SRCS := $(wildcard preload/*.cpp shim/*.cpp unwind/*.cpp)
+LIB_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB      := $(BUILD)/libthreadsnap.so
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS := g++ make libunwind-dev libmimalloc-dev libgtest-dev libbenchmark-dev \
+            memcached libmemcached-tools elfutils binutils llvm python3 gdb
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps test demo bench soak clean install check-asan
+
+all: $(LIB) programs tests
+
+$(DEPS_STAMP):
+	@mkdir -p $(BUILD)
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  systemctl disable --now memcached >/dev/null 2>&1 || service memcached stop >/dev/null 2>&1 || true; \
+	fi
+	@touch $@
+
+deps:
+	@rm -f $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory $(DEPS_STAMP)
+
+$(BUILD)/obj/%.o: %.cpp $(DEPS_STAMP) $(wildcard preload/*.h shim/*.h shim/*.def unwind/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_LIB) -c $< -o $@
+
+$(LIB): $(LIB_OBJS) preload/exports.map
+	$(CXX) -o $@ $(LIB_OBJS) $(LDFLAGS_LIB)
+
+include tests/tests.mk
+-include bench/bench.mk
+
+demo: all
+	@scripts/demo.sh
+
+install: all
+	install -d $(PREFIX)/bin $(PREFIX)/lib/threadsnap
+	install -m 0755 $(LIB) $(PREFIX)/lib/threadsnap/
+	install -m 0755 scripts/threadsnap $(PREFIX)/bin/threadsnap
+	for f in scripts/*.py; do [ -f "$$f" ] && install -m 0644 $$f $(PREFIX)/lib/threadsnap/ || true; done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line "N passed, N failed".
+# Usage: tests/run_tests.sh BUILD_DIR [gtest filter]
+set -u
+build=${1:-build}
+filter=${2:-*}
+top=$(cd "$(dirname "$0")/.." && pwd)
+export THREADSNAP_LIB="$top/$build/libthreadsnap.so"
+export THREADSNAP_PROGRAMS="$top/$build/tests/programs"
+export THREADSNAP_TOP="$top"
+passed=0 failed=0
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+
+run_gtest() {
+  local bin=$1
+  [ -x "$bin" ] || return 0
+  "$bin" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1
+  cat "$log"
+  local p f
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
+  if [ -z "$p" ] && [ -z "$f" ]; then f=1; echo "FAILED: $bin did not finish"; fi
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+}
+
+run_gtest "$top/$build/tests/unit_tests"
+run_gtest "$top/$build/tests/integration_tests"
+
+# Script tests: each tests/scripts/test_*.sh is one test; exit 0 is a pass.
+if [ "$filter" = "*" ]; then
+  for t in "$top"/tests/scripts/test_*.sh; do
+    [ -f "$t" ] || continue
+    if timeout 300 bash "$t" >"$log" 2>&1; then
+      passed=$((passed + 1)); echo "[ OK ] $(basename "$t")"
+    else
+      failed=$((failed + 1)); echo "[FAIL] $(basename "$t")"; sed 's/^/    /' "$log" | tail -n 40
+    fi
+  done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

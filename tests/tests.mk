@@ -1,0 +1,35 @@
+# Tests: unit tests link the library's objects, integration tests run the
+# programs of tests/programs under the real preloaded library.
+# A program's extra flags come from a line "// CFLAGS: ..." in its source.
+
+PROG_SRCS := $(wildcard tests/programs/*.c tests/programs/*.cc)
+PROGS     := $(patsubst tests/programs/%,$(BUILD)/tests/programs/%,$(basename $(PROG_SRCS)))
+UNIT_SRCS := $(wildcard tests/unit/*_test.cpp)
+INTEG_SRCS:= $(wildcard tests/integration/*_test.cpp) $(wildcard tests/integration/*_support.cpp)
+GTEST_LIBS = -lgtest -lgtest_main -lpthread
+TEST_CXXFLAGS = -std=c++20 -O1 -g -I. -Itests -Wall $(EXTRA_CXXFLAGS)
+
+progflags = $(shell sed -n 's|^// CFLAGS: ||p' $(1) | head -n1)
+
+.PHONY: programs tests
+programs: $(PROGS)
+tests: $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
+
+$(BUILD)/tests/programs/%: tests/programs/%.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(EXTRA_PROG_FLAGS)
+
+$(BUILD)/tests/programs/%: tests/programs/%.cc $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(EXTRA_PROG_FLAGS)
+
+$(BUILD)/tests/unit_tests: $(UNIT_SRCS) $(LIB_OBJS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $(UNIT_SRCS) $(LIB_OBJS) $(GTEST_LIBS) -ldl
+
+$(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $(INTEG_SRCS) $(GTEST_LIBS)
+
+test: all
+	@tests/run_tests.sh $(BUILD)
