@@ -6,9 +6,10 @@ CC       ?= gcc
 BUILD    ?= build
 OPT      ?= -O2 -g
 CXXFLAGS_LIB = -std=c++20 $(OPT) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
-               -fno-exceptions -fno-rtti -Wall -Wextra -Wno-unused-parameter \
+               -fno-rtti -Wall -Wextra -Wno-unused-parameter \
                -I. $(EXTRA_CXXFLAGS)
 LDFLAGS_LIB  = -shared -Wl,--version-script=preload/exports.map -Wl,-z,now \
+               -static-libstdc++ -Wl,--exclude-libs,ALL \
                -Wl,-z,nodelete -ldl -lpthread $(EXTRA_LDFLAGS)
 
 LIB_SRCS := $(wildcard preload/*.cpp shim/*.cpp unwind/*.cpp)

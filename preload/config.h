@@ -1,0 +1,37 @@
+// threadsnap: configuration from THREADSNAP_* environment variables.
+//
+// Read once, at start-up (config_load), before any thread is signalled; never
+// changed afterwards, so every reader may use it without synchronization.
+// A bad value is reported once on stderr, naming the variable, and the
+// default is used: a bad setting never stops the program.
+#pragma once
+
+#include <climits>
+#include <cstddef>
+
+namespace threadsnap::detail {
+
+struct Config {
+  char dir[PATH_MAX];        // THREADSNAP_DIR
+  int trigger_signal;        // THREADSNAP_SIGNAL; 0 = no signal trigger
+  bool concurrent;           // THREADSNAP_MODE: concurrent (true) or stw
+  bool unwind_fp;            // THREADSNAP_UNWIND: fp (true) or dwarf
+  int max_frames;            // THREADSNAP_MAX_FRAMES
+  int stop_timeout_ms;       // THREADSNAP_STOP_TIMEOUT_MS
+  bool quiet;                // THREADSNAP_QUIET
+  size_t stack_copy_bytes;   // THREADSNAP_STACK_KB: stack bytes copied per thread
+  int test_sweep_delay_ms;   // THREADSNAP_TEST_SWEEP_DELAY_MS (tests only)
+  bool test_torn;            // THREADSNAP_TEST_TORN (tests only: no cut)
+};
+
+extern Config g_config;
+
+inline constexpr int kMaxFramesLimit = 1024;
+
+// Parses the environment into g_config. NOT async-signal-safe (getenv).
+void config_load();
+
+// Signal name or number ("SIGUSR2", "USR2", "12") to a number; 0 if unknown.
+int parse_signal_name(const char* s);
+
+}  // namespace threadsnap::detail

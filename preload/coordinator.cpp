@@ -1,0 +1,482 @@
+// threadsnap: the snapshot protocol (DESIGN.md, "The snapshot protocol").
+//
+// A dump has a generation G. Whoever moves a member's `claimed` from below G
+// to G captures it (registers + stack copy into its slot) and then sets
+// `done` to G. Stop 1 publishes G and g_active, signals the threads whose
+// state is running and holds them in the handler until all have recorded:
+// that is the cut. Threads blocked in a wrapper are not touched: the sweep
+// copies their stacks while the program runs, and a thread that leaves its
+// wrapper meanwhile captures itself first (barrier_slow). Stop 2 clears
+// g_active. Unwinding and writing happen after, outside any stop.
+//
+// The stop-1 path (the handler, the captures, the dumper between publish and
+// release) does no allocation, takes no lock an application thread could
+// hold, and never calls libunwind, mimalloc or the loader.
+#include "preload/coordinator.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+#include "preload/alloc.h"
+#include "preload/config.h"
+#include "preload/entry.h"
+#include "preload/writer.h"
+#include "shim/calls.h"
+#include "unwind/capture.h"
+#include "unwind/modules.h"
+#include "unwind/unwinder.h"
+
+namespace threadsnap::detail {
+
+namespace {
+
+uint32_t g_members[kMaxThreads];    // record indices of the current dump
+uint32_t g_member_count = 0;
+uint32_t g_signalled[kMaxThreads];  // members signalled at stop 1
+uint32_t g_signalled_count = 0;
+uint32_t g_lock_waiters[kMaxThreads];  // members blocked on a mutex/rwlock
+uint32_t g_lock_waiter_count = 0;
+std::atomic<uint32_t> g_dumper_waiting{0};
+
+inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
+
+// --- completion and waiting (Async-signal-safe) -----------------------------
+
+void note_done(Record* r, uint32_t gen) {
+  r->done.store(gen, std::memory_order_seq_cst);
+  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
+  g_arrivals.fetch_add(1, std::memory_order_seq_cst);
+  if (g_dumper_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&g_arrivals);
+}
+
+void wait_done(Record* r, uint32_t gen) {
+  r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t d = r->done.load(std::memory_order_seq_cst);
+    if (!before(d, gen)) break;
+    futex_wait(&r->done, d);
+  }
+  r->done_waiters.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void wait_release(uint32_t gen) {
+  g_release_waiters.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t v = g_release.load(std::memory_order_seq_cst);
+    if (!before(v, gen)) break;
+    futex_wait(&g_release, v);
+  }
+  g_release_waiters.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void release(uint32_t gen) {
+  g_release.store(gen, std::memory_order_seq_cst);
+  if (g_release_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&g_release);
+}
+
+// --- captures (Async-signal-safe) -------------------------------------------
+
+void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind, uint32_t call) {
+  c->gen = gen;
+  c->via = via;
+  c->kind = kind;
+  c->call = call;
+  c->tid = r->tid.load(std::memory_order_relaxed);
+  memcpy(c->name, r->name, sizeof(c->name));
+  c->nframes = 0;
+  c->copy_len = 0;
+  if (kind == kBlocked) {
+    c->obj = r->obj;
+    c->obj2 = r->obj2;
+    c->since_ns = r->since_ns;
+  } else {
+    c->obj = c->obj2 = 0;
+    c->since_ns = 0;
+  }
+}
+
+Via mode_via(Via concurrent_via) { return g_config.concurrent ? concurrent_via : kViaStw; }
+
+void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
+  Capture* c = slot_at(r->index);
+  uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
+  Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
+  capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
+  regs_from_ucontext(c, uc);
+  copy_stack(r, c, c->regs[kRSP]);
+}
+
+void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
+  Capture* c = slot_at(r->index);
+  capture_header(r, c, gen, via, kBlocked, r->call);
+  memset(c->regs, 0, sizeof(c->regs));
+  c->regs[kRIP] = r->regs[kRIP];
+  c->regs[kRSP] = r->regs[kRSP];
+  c->regs[kRBP] = r->regs[kRBP];
+  c->regs[kRBX] = r->regs[kRBX];
+  c->regs[kR12] = r->regs[kR12];
+  c->regs[kR13] = r->regs[kR13];
+  c->regs[kR14] = r->regs[kR14];
+  c->regs[kR15] = r->regs[kR15];
+  copy_stack(r, c, c->regs[kRSP]);
+}
+
+// A thread created but not running yet: its stack is its start routine.
+void capture_start(Record* r, uint32_t gen) {
+  Capture* c = slot_at(r->index);
+  capture_header(r, c, gen, kViaStart, kRunning, 0);
+  c->frames[0] = reinterpret_cast<uintptr_t>(r->start_fn);
+  c->nframes = 1;
+}
+
+bool try_claim(Record* r, uint32_t gen) {
+  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
+  return before(c, gen) && r->claimed.compare_exchange_strong(c, gen, std::memory_order_seq_cst);
+}
+
+// --- stop 1 ------------------------------------------------------------------
+
+// Waits until every signalled member is done; past the stop timeout, claims
+// the silent ones as `via=timeout`. Members whose thread vanished are
+// omitted. Returns when all are done.
+void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
+  uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
+  uint32_t pending_from = 0;
+  for (;;) {
+    g_dumper_waiting.store(1, std::memory_order_seq_cst);
+    uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
+    while (pending_from < g_signalled_count &&
+           !before(record_at(g_signalled[pending_from])->done.load(std::memory_order_seq_cst), gen))
+      ++pending_from;
+    if (pending_from == g_signalled_count) break;
+    uint64_t now = now_ns();
+    bool timed_out = now >= deadline;
+    // Every millisecond: did a silent thread exit (its signal is then lost)?
+    for (uint32_t i = pending_from; i < g_signalled_count; ++i) {
+      Record* r = record_at(g_signalled[i]);
+      if (!before(r->done.load(), gen)) continue;
+      pid_t tid = r->tid.load(std::memory_order_relaxed);
+      bool gone = raw_tgkill(raw_getpid(), tid, 0) == -ESRCH;
+      if ((gone || timed_out) && try_claim(r, gen)) {
+        Capture* c = slot_at(r->index);
+        capture_header(r, c, gen, kViaTimeout, kRunning, 0);
+        if (gone) r->omit = true;
+        note_done(r, gen);
+      }
+    }
+    timespec ms = {0, 1000000};
+    futex_wait(&g_arrivals, seen, &ms);
+  }
+  g_dumper_waiting.store(0, std::memory_order_seq_cst);
+}
+
+// Owners of the locks members wait for, read while the world is cut, so
+// that the wait-for graph is one instant. A hint: glibc clears __owner
+// briefly right after it takes a mutex. Never written.
+void read_lock_owners() {
+  for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
+    Record* r = record_at(g_lock_waiters[i]);
+    Capture* c = slot_at(r->index);
+    c->owner = 0;
+    if (r->call == kCall_pthread_rwlock_rdlock || r->call == kCall_pthread_rwlock_wrlock ||
+        r->call == kCall_pthread_rwlock_timedrdlock || r->call == kCall_pthread_rwlock_timedwrlock ||
+        r->call == kCall_pthread_rwlock_clockrdlock || r->call == kCall_pthread_rwlock_clockwrlock) {
+      auto* l = reinterpret_cast<volatile pthread_rwlock_t*>(r->obj);
+      c->owner = l->__data.__cur_writer;
+      continue;
+    }
+    auto* m = reinterpret_cast<volatile pthread_mutex_t*>(r->obj);
+    int kind = m->__data.__kind;
+    // PI and robust mutexes keep the owner's tid in the lock word.
+    if (kind & (16 | 32)) c->owner = m->__data.__lock & 0x3fffffff;
+    else c->owner = m->__data.__owner;
+  }
+}
+
+bool is_lock_call(uint32_t call) {
+  switch (call) {
+    case kCall_pthread_mutex_lock: case kCall_pthread_mutex_timedlock:
+    case kCall_pthread_mutex_clocklock: case kCall_pthread_rwlock_rdlock:
+    case kCall_pthread_rwlock_wrlock: case kCall_pthread_rwlock_timedrdlock:
+    case kCall_pthread_rwlock_timedwrlock: case kCall_pthread_rwlock_clockrdlock:
+    case kCall_pthread_rwlock_clockwrlock:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Under the registry lock, with g_gen = gen and g_active published.
+// Async-signal-safe in the sense of DESIGN.md: no allocation, no foreign lock.
+void stop1_walk_and_signal(uint32_t gen) {
+  g_member_count = g_signalled_count = g_lock_waiter_count = 0;
+  uint32_t hw = g_hi_water.load(std::memory_order_acquire);
+  pid_t pid = raw_getpid();
+  for (uint32_t i = 0; i < hw; ++i) {
+    uint32_t w = g_state[i].load(std::memory_order_seq_cst);
+    Kind k = state_kind(w);
+    if (k == kFree) continue;
+    Record* r = record_at(i);
+    r->member_gen = gen;
+    g_members[g_member_count++] = i;
+    slot_at(i)->owner = 0;
+    if (k == kStarting) {
+      if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
+    } else if (k == kRunning || g_config.test_torn) {
+      g_signalled[g_signalled_count++] = i;
+      if (!g_config.test_torn) raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal);
+    } else if (is_lock_call(state_call(w))) {
+      g_lock_waiters[g_lock_waiter_count++] = i;
+    }
+  }
+}
+
+// Test-only capture order with no cut: one thread at a time, each let go
+// before the next is taken, blocked threads interrupted too. It exists to
+// show that the consistency test can fail.
+void torn_capture(uint32_t gen, uint64_t start_ns) {
+  uint32_t all = g_signalled_count;
+  pid_t pid = raw_getpid();
+  for (uint32_t i = 0; i < all; ++i) {
+    g_signalled_count = i + 1;
+    Record* r = record_at(g_signalled[i]);
+    raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal);
+    wait_for_signalled(gen, start_ns);
+    timespec gap = {0, 300000};  // let the world move between two captures
+    raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&gap), 0);
+  }
+}
+
+// --- the sweep ----------------------------------------------------------------
+
+void sweep(uint32_t gen, Via via) {
+  for (uint32_t i = 0; i < g_member_count; ++i) {
+    Record* r = record_at(g_members[i]);
+    if (try_claim(r, gen)) {
+      capture_from_wrapper(r, gen, via);
+      note_done(r, gen);
+    }
+  }
+  // Threads that claimed themselves may still be copying: wait for them.
+  for (;;) {
+    g_dumper_waiting.store(1, std::memory_order_seq_cst);
+    uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
+    bool all = true;
+    for (uint32_t i = 0; i < g_member_count && all; ++i)
+      if (before(record_at(g_members[i])->done.load(std::memory_order_seq_cst), gen)) all = false;
+    if (all) break;
+    timespec ms = {0, 1000000};
+    futex_wait(&g_arrivals, seen, &ms);
+  }
+  g_dumper_waiting.store(0, std::memory_order_seq_cst);
+}
+
+// --- before the stop: threads we did not see start ---------------------------
+
+// Lists /proc/self/task with getdents64 (no malloc) and adopts every thread
+// the registry does not know as a foreign record. Drops foreign records of
+// threads that are gone. The dumper thread itself is excluded.
+void adopt_foreign_threads() {
+  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
+                                        reinterpret_cast<long>("/proc/self/task"),
+                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd < 0) return;
+  static pid_t tids[kMaxThreads];
+  uint32_t ntids = 0;
+  static char buf[32768];
+  for (;;) {
+    long n = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      long tid = 0;
+      for (const char* p = d->d_name; *p; ++p) tid = tid * 10 + (*p - '0');
+      if (ntids < kMaxThreads) tids[ntids++] = static_cast<pid_t>(tid);
+    }
+  }
+  raw_syscall(SYS_close, fd);
+  pid_t self = raw_gettid();
+  // Mark every known tid; the registry is small enough to index by tid hash.
+  uint32_t hw = g_hi_water.load(std::memory_order_acquire);
+  uint32_t cap = 1;
+  while (cap < 2 * (hw + ntids + 1)) cap <<= 1;
+  pid_t* known = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap));
+  if (!known) return;
+  memset(known, 0, sizeof(pid_t) * cap);
+  auto insert = [&](pid_t t) {
+    for (uint32_t h = static_cast<uint32_t>(t) * 2654435761u & (cap - 1);; h = (h + 1) & (cap - 1)) {
+      if (known[h] == t) return;
+      if (!known[h]) { known[h] = t; return; }
+    }
+  };
+  auto contains = [&](pid_t t) {
+    for (uint32_t h = static_cast<uint32_t>(t) * 2654435761u & (cap - 1);; h = (h + 1) & (cap - 1)) {
+      if (known[h] == t) return true;
+      if (!known[h]) return false;
+    }
+  };
+  g_registry_lock.lock();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (state_kind(g_state[i].load()) == kFree) continue;
+    Record* r = record_at(i);
+    pid_t t = r->tid.load(std::memory_order_relaxed);
+    if (t) insert(t);
+  }
+  for (uint32_t i = 0; i < ntids; ++i) {
+    pid_t t = tids[i];
+    if (t == self || contains(t) || registry_recently_exited(t)) continue;
+    Record* r = registry_add(kRunning, true);
+    if (!r) break;
+    r->tid.store(t, std::memory_order_relaxed);
+    char path[64], name[32] = {};
+    Line l;
+    l.s("/proc/self/task/").u(static_cast<uint64_t>(t)).s("/comm");
+    strcpy(path, l.data());
+    int cfd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
+                                           O_RDONLY | O_CLOEXEC));
+    if (cfd >= 0) {
+      long n = raw_syscall(SYS_read, cfd, reinterpret_cast<long>(name), sizeof(name) - 1);
+      if (n > 0 && name[n - 1] == '\n') name[n - 1] = 0;
+      raw_syscall(SYS_close, cfd);
+    }
+    registry_set_name(r, name);
+  }
+  // Forget foreign threads that are gone.
+  ts_free(known);
+  cap = 1;
+  while (cap < 2 * (ntids + 1)) cap <<= 1;
+  known = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap));
+  if (known) {
+    memset(known, 0, sizeof(pid_t) * cap);
+    for (uint32_t i = 0; i < ntids; ++i) insert(tids[i]);
+    for (uint32_t i = 0; i < hw; ++i) {
+      if (state_kind(g_state[i].load()) == kFree) continue;
+      Record* r = record_at(i);
+      if (r->foreign && !contains(r->tid.load(std::memory_order_relaxed))) registry_release(r);
+    }
+    ts_free(known);
+  }
+  g_registry_lock.unlock();
+}
+
+void sleep_ms(int ms) {
+  timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+}
+
+}  // namespace
+
+// --- the other threads' side ---------------------------------------------------
+
+void stop_signal_handler(int, siginfo_t*, void* ucv) {
+  int saved = errno;
+  if (g_active.load(std::memory_order_seq_cst)) {
+    uint32_t gen = g_gen.load(std::memory_order_seq_cst);
+    Record* r = t_self ? t_self : registry_find_foreign(raw_gettid());
+    if (r && is_member(r, gen)) {
+      if (try_claim(r, gen)) {
+        capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
+        note_done(r, gen);
+      }
+      if (!g_config.test_torn) wait_release(gen);
+    }
+  }
+  errno = saved;
+}
+
+void barrier_slow(Record* r) {
+  if (g_config.test_torn) return;
+  int saved = errno;
+  uint32_t gen = g_gen.load(std::memory_order_seq_cst);
+  if (is_member(r, gen)) {
+    if (try_claim(r, gen)) {
+      capture_from_wrapper(r, gen, mode_via(kViaSelf));
+      note_done(r, gen);
+    } else {
+      wait_done(r, gen);
+    }
+    wait_release(gen);
+  }
+  errno = saved;
+}
+
+void thread_started(Record* r) {
+  g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
+  if (!g_active.load(std::memory_order_seq_cst) || g_config.test_torn) return;
+  uint32_t gen = g_gen.load(std::memory_order_seq_cst);
+  if (!is_member(r, gen)) return;
+  if (try_claim(r, gen)) {
+    capture_start(r, gen);
+    note_done(r, gen);
+  } else {
+    wait_done(r, gen);
+  }
+  wait_release(gen);
+}
+
+// --- the dumper ------------------------------------------------------------------
+
+void take_dump() {
+  // Before the stop: everything that may allocate or take the loader lock.
+  bool changed = modules_refresh();
+  adopt_foreign_threads();
+
+  DumpTimes t = {};
+  t.time_ns = now_ns(CLOCK_REALTIME);
+  uint64_t t0 = now_ns();
+  t.stop1_mono_ns = t0;
+  g_registry_lock.lock();
+  uint32_t gen = g_gen.load() + 1;
+  if (gen == 0) gen = 1;
+  g_busy.store(1, std::memory_order_relaxed);
+  g_gen.store(gen, std::memory_order_seq_cst);
+  g_active.store(1, std::memory_order_seq_cst);
+  stop1_walk_and_signal(gen);
+  if (g_config.test_torn) torn_capture(gen, t0);
+  else wait_for_signalled(gen, t0);
+  read_lock_owners();
+
+  if (g_config.concurrent) {
+    release(gen);  // end of stop 1: the world runs, the sweep begins
+    g_registry_lock.unlock();
+    uint64_t t1 = now_ns();
+    t.stop1_ns = t1 - t0;
+    if (g_config.test_sweep_delay_ms) sleep_ms(g_config.test_sweep_delay_ms);
+    sweep(gen, kViaSweep);
+    uint64_t t2 = now_ns();
+    t.sweep_ns = t2 - t1;
+    g_registry_lock.lock();
+    g_active.store(0, std::memory_order_seq_cst);
+    g_registry_lock.unlock();
+    t.stop2_ns = now_ns() - t2;
+    unwinder_begin(changed);
+    for (uint32_t i = 0; i < g_member_count; ++i) {
+      Capture* c = slot_at(g_members[i]);
+      if (c->via != kViaTimeout && c->via != kViaStart)
+        unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+    }
+  } else {
+    // stw: one stop for everything, unwinding included (Go before 1.19).
+    sweep(gen, kViaStw);
+    unwinder_begin(changed);
+    for (uint32_t i = 0; i < g_member_count; ++i) {
+      Capture* c = slot_at(g_members[i]);
+      if (c->via != kViaTimeout && c->via != kViaStart)
+        unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+    }
+    g_active.store(0, std::memory_order_seq_cst);
+    release(gen);
+    g_registry_lock.unlock();
+    t.stop1_ns = now_ns() - t0;
+  }
+  write_dump(g_members, g_member_count, t);
+  registry_release_zombies();
+}
+
+}  // namespace threadsnap::detail

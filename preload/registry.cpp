@@ -1,0 +1,251 @@
+// threadsnap: thread records, their capture slots, and registration.
+// Nothing here runs on a stop path except the lookups marked
+// Async-signal-safe.
+#include "preload/registry.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <new>
+
+#include "preload/config.h"
+
+namespace threadsnap::detail {
+
+std::atomic<uint32_t> g_state[kMaxThreads];
+std::atomic<uint32_t> g_gen{0};
+std::atomic<uint32_t> g_active{0};
+std::atomic<uint32_t> g_release{0};
+std::atomic<uint32_t> g_release_waiters{0};
+std::atomic<uint32_t> g_arrivals{0};
+std::atomic<uint32_t> g_hi_water{0};
+std::atomic<uint32_t> g_busy{0};
+SpinFutexLock g_registry_lock;
+bool g_disabled = false;
+
+thread_local Record* t_self TS_TLS = nullptr;
+thread_local int t_depth TS_TLS = 0;
+thread_local int t_stop_signalled TS_TLS = 0;
+
+namespace {
+
+constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
+std::atomic<Record*> g_record_chunks[kChunks];
+std::atomic<unsigned char*> g_slot_chunks[kChunks];
+size_t g_slot_size = 0;
+
+uint32_t g_free[kMaxThreads];  // free record indices (stack)
+uint32_t g_free_top = 0;
+uint32_t g_zombies[kMaxThreads];
+uint32_t g_zombie_count = 0;
+std::atomic<uint32_t> g_foreign[kMaxForeign];  // index + 1; 0 = empty
+std::atomic<uint32_t> g_foreign_count{0};
+
+constexpr uint32_t kExitedRing = 1024;
+pid_t g_exited[kExitedRing];
+uint32_t g_exited_next = 0;
+
+bool g_full_reported = false;
+
+size_t slot_size() {
+  if (!g_slot_size) {
+    size_t s = sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t) + g_config.stack_copy_bytes;
+    g_slot_size = (s + 4095) & ~size_t{4095};
+  }
+  return g_slot_size;
+}
+
+void* map_noreserve(size_t n) {
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+// Makes sure the chunk holding `index` exists. Under the registry lock.
+bool ensure_chunk(uint32_t index) {
+  uint32_t c = index / kChunkRecords;
+  if (g_record_chunks[c].load(std::memory_order_acquire)) return true;
+  void* recs = map_noreserve(sizeof(Record) * kChunkRecords);
+  void* slots = map_noreserve(slot_size() * kChunkRecords);
+  if (!recs || !slots) {
+    if (recs) munmap(recs, sizeof(Record) * kChunkRecords);
+    if (slots) munmap(slots, slot_size() * kChunkRecords);
+    return false;
+  }
+  g_slot_chunks[c].store(static_cast<unsigned char*>(slots), std::memory_order_release);
+  g_record_chunks[c].store(static_cast<Record*>(recs), std::memory_order_release);
+  return true;
+}
+
+}  // namespace
+
+Record* record_at(uint32_t index) {
+  Record* chunk = g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire);
+  return chunk ? chunk + index % kChunkRecords : nullptr;
+}
+
+Capture* slot_at(uint32_t index) {
+  unsigned char* chunk = g_slot_chunks[index / kChunkRecords].load(std::memory_order_acquire);
+  return reinterpret_cast<Capture*>(chunk + (index % kChunkRecords) * slot_size());
+}
+
+unsigned char* slot_bytes(Capture* c) {
+  return reinterpret_cast<unsigned char*>(c) + sizeof(Capture) +
+         kMaxFramesLimit * sizeof(uintptr_t);
+}
+
+size_t slot_stack_capacity() { return g_config.stack_copy_bytes; }
+
+Record* registry_add(Kind initial, bool foreign) {
+  uint32_t index;
+  if (g_free_top) {
+    index = g_free[--g_free_top];
+  } else {
+    index = g_hi_water.load(std::memory_order_relaxed);
+    if (index >= kMaxThreads || !ensure_chunk(index)) {
+      if (!g_full_reported) {
+        g_full_reported = true;
+        log_msg("error: cannot track more threads; new threads are not shown in dumps");
+      }
+      return nullptr;
+    }
+  }
+  Record* r = new (record_at(index)) Record();
+  r->index = index;
+  r->foreign = foreign;
+  r->born_gen = g_gen.load(std::memory_order_acquire);
+  if (index == g_hi_water.load(std::memory_order_relaxed))
+    g_hi_water.store(index + 1, std::memory_order_release);
+  if (foreign) {
+    for (uint32_t i = 0; i < kMaxForeign; ++i) {
+      uint32_t expected = 0;
+      if (g_foreign[i].compare_exchange_strong(expected, index + 1)) {
+        g_foreign_count.fetch_add(1);
+        break;
+      }
+    }
+  }
+  g_state[index].store(state_word(initial), std::memory_order_seq_cst);
+  return r;
+}
+
+void registry_release(Record* r) {
+  uint32_t index = r->index;
+  if (r->foreign) {
+    for (uint32_t i = 0; i < kMaxForeign; ++i) {
+      if (g_foreign[i].load(std::memory_order_relaxed) == index + 1) {
+        g_foreign[i].store(0, std::memory_order_relaxed);
+        g_foreign_count.fetch_sub(1);
+        break;
+      }
+    }
+  }
+  pid_t tid = r->tid.load(std::memory_order_relaxed);
+  if (tid) {
+    g_exited[g_exited_next] = tid;
+    g_exited_next = (g_exited_next + 1) % kExitedRing;
+  }
+  g_state[index].store(state_word(kFree), std::memory_order_seq_cst);
+  // A dump between its stop 1 and its end still reads this slot.
+  uint32_t gen = g_gen.load(std::memory_order_acquire);
+  if (g_busy.load(std::memory_order_relaxed) && r->member_gen == gen &&
+      g_zombie_count < kMaxThreads) {
+    r->zombie = true;
+    g_zombies[g_zombie_count++] = index;
+    return;
+  }
+  g_free[g_free_top++] = index;
+}
+
+void registry_release_zombies() {
+  g_registry_lock.lock();
+  g_busy.store(0, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < g_zombie_count; ++i) {
+    record_at(g_zombies[i])->zombie = false;
+    g_free[g_free_top++] = g_zombies[i];
+  }
+  g_zombie_count = 0;
+  g_registry_lock.unlock();
+}
+
+bool registry_recently_exited(pid_t tid) {
+  for (uint32_t i = 0; i < kExitedRing; ++i)
+    if (g_exited[i] == tid) return true;
+  return false;
+}
+
+Record* registry_find_foreign(pid_t tid) {
+  if (!g_foreign_count.load(std::memory_order_acquire)) return nullptr;
+  for (uint32_t i = 0; i < kMaxForeign; ++i) {
+    uint32_t v = g_foreign[i].load(std::memory_order_acquire);
+    if (!v) continue;
+    Record* r = record_at(v - 1);
+    if (r && r->tid.load(std::memory_order_relaxed) == tid) return r;
+  }
+  return nullptr;
+}
+
+void registry_set_name(Record* r, const char* name) {
+  char tmp[16] = {};
+  strncpy(tmp, name, sizeof(tmp) - 1);
+  memcpy(r->name, tmp, sizeof(tmp));
+}
+
+void registry_fill_stack_bounds(Record* r) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* addr = nullptr;
+  size_t size = 0;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr) {
+    r->stack_lo = reinterpret_cast<uintptr_t>(addr);
+    r->stack_hi = r->stack_lo + size;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+void registry_init_main_thread() {
+  g_registry_lock.lock();
+  Record* r = registry_add(kStarting, false);
+  g_registry_lock.unlock();
+  if (!r) return;
+  r->tid.store(raw_gettid(), std::memory_order_relaxed);
+  r->pthread = pthread_self();
+  registry_fill_stack_bounds(r);
+  // The main stack grows on demand: the page below sp may be unmapped, so
+  // its copies go through safe_read (unwind/capture.cpp), bounded above only.
+  r->stack_lo = 0;
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof(name));
+  registry_set_name(r, name);
+  t_self = r;
+  g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
+}
+
+void registry_after_fork_child() {
+  // Only the forking thread survives. Its record keeps its index; all the
+  // others are freed. No other thread exists, so no atomics are contended.
+  g_registry_lock.reset();
+  g_active.store(0);
+  g_free_top = 0;
+  g_zombie_count = 0;
+  for (uint32_t i = 0; i < kMaxForeign; ++i) g_foreign[i].store(0);
+  g_foreign_count.store(0);
+  uint32_t hw = g_hi_water.load();
+  Record* self = t_self;
+  for (uint32_t i = hw; i-- > 0;) {
+    if (self && self->index == i) continue;
+    g_state[i].store(state_word(kFree));
+    g_free[g_free_top++] = i;
+  }
+  if (self) {
+    self->tid.store(raw_gettid());
+    self->claimed.store(g_gen.load());
+    self->done.store(g_gen.load());
+    self->zombie = false;
+    self->foreign = false;
+    g_state[self->index].store(state_word(kRunning));
+  }
+  g_release.store(g_gen.load());
+}
+
+}  // namespace threadsnap::detail

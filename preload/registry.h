@@ -1,0 +1,120 @@
+// threadsnap: the registry of threads and the state the snapshot protocol
+// shares between wrappers, signal handlers and the dumper.
+//
+// Contract:
+// - A record is created by pthread_create's wrapper (in the creating thread,
+//   so creation order is registration order), by the constructor for the main
+//   thread, or by the dumper for a thread it finds in /proc/self/task only
+//   ("foreign"). Creation and release take g_registry_lock, which is
+//   threadsnap's own and never held by a signal handler.
+// - The state word of each thread lives in the dense array g_state (one word
+//   per record index) so that stop 1 scans 4 bytes per thread. Only the
+//   owning thread writes its state word, with seq_cst stores, so that the
+//   Dekker pairing with the dumper's publish of g_gen/g_active holds.
+// - Memory for records and capture slots is mmap'ed in chunks at
+//   registration time: nothing here allocates on a stop path.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "preload/common.h"
+
+namespace threadsnap::detail {
+
+inline constexpr uint32_t kMaxThreads = 65536;
+inline constexpr uint32_t kChunkRecords = 512;
+inline constexpr uint32_t kMaxForeign = 4096;
+
+enum Kind : uint32_t { kFree = 0, kRunning = 1, kBlocked = 2, kStarting = 3 };
+inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) { return k | (call << 8); }
+inline constexpr Kind state_kind(uint32_t w) { return static_cast<Kind>(w & 0xff); }
+inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
+
+enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart };
+
+// libunwind's x86_64 register numbering.
+enum Reg : int { kRAX, kRDX, kRCX, kRBX, kRSI, kRDI, kRBP, kRSP,
+                 kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15, kRIP, kNumRegs };
+
+// What a thread was doing at stop 1 plus its raw stack: written by whoever
+// claims the thread, read by the dumper after the thread's `done` is set.
+struct Capture {
+  uint32_t gen;
+  uint32_t via;
+  uint32_t kind;        // kRunning or kBlocked (or kStarting)
+  uint32_t call;        // wrapped call id when blocked
+  uintptr_t obj, obj2;  // wait object; obj2: the mutex of a condvar wait
+  uint64_t since_ns;    // CLOCK_MONOTONIC when it blocked
+  pid_t tid;
+  pid_t owner;          // holder of obj at stop 1, 0 if unknown
+  char name[16];
+  uint64_t regs[kNumRegs];
+  uintptr_t copy_base;  // address of the first copied stack byte
+  uint32_t copy_len;
+  uint32_t nframes;     // filled by the unwinder
+  uintptr_t frames[];   // then: stack bytes at slot_bytes()
+};
+
+struct alignas(64) Record {
+  // Protocol words: generation of the dump that claimed / finished it.
+  std::atomic<uint32_t> claimed{0};
+  std::atomic<uint32_t> done{0};
+  std::atomic<uint32_t> done_waiters{0};
+  std::atomic<pid_t> tid{0};
+  uint32_t index = 0;
+  uint32_t born_gen = 0;  // g_gen when registered; members of G have born_gen < G
+  uint32_t member_gen = 0;
+  bool foreign = false;
+  bool zombie = false;     // released while a dump still needs its slot
+  bool omit = false;       // never really existed (failed create, vanished)
+  pthread_t pthread = 0;
+  uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
+  void* (*start_fn)(void*) = nullptr;
+  void* start_arg = nullptr;
+  // Blocked-call details, written by the owner before it publishes kBlocked.
+  uint32_t call = 0;
+  uintptr_t obj = 0, obj2 = 0;
+  uint64_t since_ns = 0;
+  uint64_t regs[kNumRegs] = {};  // rip rsp rbp rbx r12-r15 saved in the wrapper
+  char name[16] = {};
+};
+
+// Global protocol state.
+extern std::atomic<uint32_t> g_state[kMaxThreads];
+extern std::atomic<uint32_t> g_gen;       // generation of the latest dump
+extern std::atomic<uint32_t> g_active;    // 1 from stop 1 until stop 2
+extern std::atomic<uint32_t> g_release;   // generation whose stop has ended
+extern std::atomic<uint32_t> g_release_waiters;
+extern std::atomic<uint32_t> g_arrivals;  // bumped each time a capture completes
+extern std::atomic<uint32_t> g_hi_water;  // records [0, g_hi_water) may be in use
+extern std::atomic<uint32_t> g_busy;      // a dump is between its stop 1 and its end
+extern SpinFutexLock g_registry_lock;
+extern bool g_disabled;                   // set when start-up failed: pass through
+
+extern thread_local Record* t_self TS_TLS;
+extern thread_local int t_depth TS_TLS;        // >0 inside a wrapper
+extern thread_local int t_stop_signalled TS_TLS;  // our stop signal ran
+
+Record* record_at(uint32_t index);
+Capture* slot_at(uint32_t index);
+unsigned char* slot_bytes(Capture* c);
+size_t slot_stack_capacity();
+
+// Registration. NOT async-signal-safe (may mmap); take the registry lock.
+Record* registry_add(Kind initial, bool foreign);
+void registry_release(Record* r);          // the thread is gone
+void registry_init_main_thread();
+void registry_after_fork_child();          // only the calling thread survives
+bool registry_recently_exited(pid_t tid);  // under the registry lock
+Record* registry_find_foreign(pid_t tid);  // Async-signal-safe.
+void registry_release_zombies();           // the dumper, after a dump; clears g_busy
+void registry_set_name(Record* r, const char* name);
+
+// Sets the calling thread's stack bounds in r. NOT async-signal-safe.
+void registry_fill_stack_bounds(Record* r);
+
+}  // namespace threadsnap::detail

@@ -1,0 +1,201 @@
+// threadsnap: the dump writer; see writer.h.
+#include "preload/writer.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+#include "preload/alloc.h"
+#include "preload/config.h"
+#include "shim/calls.h"
+#include "unwind/modules.h"
+
+namespace threadsnap::detail {
+
+namespace {
+
+uint32_t g_seq = 0;
+
+// A growing text buffer from the private allocator.
+class Text {
+ public:
+  ~Text() { ts_free(p_); }
+  bool ok() const { return !failed_; }
+  const char* data() const { return p_; }
+  size_t size() const { return n_; }
+  Text& s(const char* str) { return raw(str, strlen(str)); }
+  Text& c(char ch) { return raw(&ch, 1); }
+  Text& u(uint64_t v) { Line l; l.u(v); return raw(l.data(), l.size()); }
+  Text& x(uint64_t v) { Line l; l.x(v); return raw(l.data(), l.size()); }
+  Text& hexbytes(const uint8_t* b, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) { c("0123456789abcdef"[b[i] >> 4]); c("0123456789abcdef"[b[i] & 15]); }
+    return *this;
+  }
+  // Percent-encodes spaces, '%' and anything not printable ASCII.
+  Text& enc(const char* str) {
+    for (const unsigned char* p = reinterpret_cast<const unsigned char*>(str); *p; ++p) {
+      if (*p <= ' ' || *p == '%' || *p >= 0x7f) {
+        c('%'); c("0123456789ABCDEF"[*p >> 4]); c("0123456789ABCDEF"[*p & 15]);
+      } else {
+        c(static_cast<char>(*p));
+      }
+    }
+    return *this;
+  }
+
+ private:
+  Text& raw(const char* d, size_t n) {
+    if (failed_) return *this;
+    if (n_ + n > cap_) {
+      size_t cap = cap_ ? cap_ * 2 : 65536;
+      while (cap < n_ + n) cap *= 2;
+      char* q = static_cast<char*>(ts_realloc(p_, cap));
+      if (!q) { failed_ = true; return *this; }
+      p_ = q;
+      cap_ = cap;
+    }
+    memcpy(p_ + n_, d, n);
+    n_ += n;
+    return *this;
+  }
+  char* p_ = nullptr;
+  size_t n_ = 0, cap_ = 0;
+  bool failed_ = false;
+};
+
+// pthread_t -> tid of the members, for pthread_join's owner.
+pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
+  for (uint32_t i = 0; i < count; ++i) {
+    Record* r = record_at(members[i]);
+    if (!r->foreign && r->pthread == pt) return r->tid.load(std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes& t) {
+  uint32_t shown = 0;
+  for (uint32_t i = 0; i < count; ++i)
+    if (!record_at(members[i])->omit) ++shown;
+  out.s("threadsnap 1\n");
+  out.s("pid ").u(static_cast<uint64_t>(raw_getpid())).c('\n');
+  const Module* exe = module_at(0);
+  out.s("exe ").enc(exe ? exe->path : "?").c('\n');
+  out.s("time_ns ").u(t.time_ns).c('\n');
+  out.s("mode ").s(g_config.concurrent ? "concurrent" : "stw").c('\n');
+  out.s("threads ").u(shown).c('\n');
+  out.s("stop1_ns ").u(t.stop1_ns).c('\n');
+  out.s("sweep_ns ").u(t.sweep_ns).c('\n');
+  out.s("stop2_ns ").u(t.stop2_ns).c('\n');
+  out.s("unwind ").s(g_config.unwind_fp ? "fp" : "dwarf").c('\n');
+  for (uint32_t i = 0; i < module_count(); ++i) {
+    const Module* m = module_at(i);
+    for (uint32_t s = 0; s < m->nexec; ++s) {
+      out.s("module ").x(m->exec[s].start).c(' ').x(m->exec[s].end).c(' ').x(m->exec[s].offset);
+      out.c(' ').enc(m->path);
+      if (m->build_id_len) out.s(" build-id=").hexbytes(m->build_id, m->build_id_len);
+      out.s(" bias=").x(m->bias).c('\n');
+    }
+  }
+  static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
+  for (uint32_t i = 0; i < count; ++i) {
+    Record* r = record_at(members[i]);
+    if (r->omit) continue;
+    const Capture* c = slot_at(members[i]);
+    out.s("thread tid=").u(static_cast<uint64_t>(c->tid)).s(" name=");
+    char name[17] = {};
+    memcpy(name, c->name, 16);
+    out.enc(name[0] ? name : "?");
+    if (c->kind == kBlocked) {
+      out.s(" state=blocked call=").s(call_name(c->call)).s(" obj=").x(c->obj);
+      uint64_t since = c->since_ns && c->since_ns < t.stop1_mono_ns ? t.stop1_mono_ns - c->since_ns : 0;
+      out.s(" blocked_ns=").u(since);
+      if (c->obj2) out.s(" mutex=").x(c->obj2);
+      pid_t owner = c->owner;
+      if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
+      if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
+    } else {
+      out.s(" state=running");
+    }
+    out.s(" via=").s(c->via < 7 ? kVia[c->via] : "none");
+    if (r->foreign) out.s(" tracked=0");
+    out.c('\n');
+    for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');
+  }
+  out.s("end\n");
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n) {
+    long w = raw_syscall(SYS_write, fd, reinterpret_cast<long>(p), static_cast<long>(n));
+    if (w == -EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void report_failure(const char* what, const char* path, long err) {
+  Line l;
+  l.s("error: cannot write dump: ").s(what).s(" ").s(path).s(" (errno ").i(-err).s(")");
+  log_line(l);
+}
+
+}  // namespace
+
+void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
+  Text text;
+  format(text, members, count, t);
+  if (!text.ok()) {
+    log_msg("error: cannot write dump: out of memory");
+    return;
+  }
+  pid_t pid = raw_getpid();
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    uint32_t seq = ++g_seq;
+    Line final_path, tmp_path;
+    final_path.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".txt");
+    tmp_path.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd == -EEXIST) continue;  // a leftover or a planted file: next name
+    if (fd < 0) {
+      report_failure("open", tmp_path.data(), fd);
+      return;
+    }
+    bool ok = write_all(static_cast<int>(fd), text.data(), text.size());
+    raw_syscall(SYS_close, fd);
+    if (!ok) {
+      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
+      report_failure("write", tmp_path.data(), -ENOSPC);
+      return;
+    }
+    long rc = raw_syscall6(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
+                           AT_FDCWD, reinterpret_cast<long>(final_path.data()), RENAME_NOREPLACE, 0);
+    if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
+      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
+      continue;
+    }
+    if (rc < 0) {
+      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
+      report_failure("rename to", final_path.data(), rc);
+      return;
+    }
+    if (!g_config.quiet) {
+      uint32_t shown = 0;
+      for (uint32_t i = 0; i < count; ++i)
+        if (!record_at(members[i])->omit) ++shown;
+      Line l;
+      l.s("wrote ").s(final_path.data()).s(" (").u(shown).s(" threads, stop1 ")
+          .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")
+          .u(t.stop2_ns / 1000).s(" us)");
+      log_line(l);
+    }
+    return;
+  }
+  log_msg("error: cannot write dump: no free file name in ", g_config.dir);
+}
+
+}  // namespace threadsnap::detail

@@ -1,0 +1,32 @@
+// threadsnap: ids and dump names of the wrapped calls, and the resolution of
+// the real functions. Expanded from shim/calls.def.
+#pragma once
+
+#include <cstdint>
+
+#include "shim/calls.def"
+
+namespace threadsnap::detail {
+
+enum CallId : uint32_t {
+  kCallNone = 0,
+#define TS_X_ID(ret, name, ...) kCall_##name,
+  TS_CALLS(TS_X_ID) TS_COND_CALLS(TS_X_ID)
+#undef TS_X_ID
+#define TS_X_ID1(name) kCall_##name,
+  TS_SPECIAL_CALLS(TS_X_ID1)
+#undef TS_X_ID1
+  kCallCount
+};
+
+// The name written to the dump for a call id. Async-signal-safe.
+const char* call_name(uint32_t id);
+
+// Resolves every real function (dlsym/dlvsym RTLD_NEXT). Safe to call more
+// than once and before the constructor. NOT async-signal-safe.
+void resolve_all_real();
+
+// Looks up the next definition of a symbol; reports a missing one once.
+void* resolve_next(const char* name, const char* version);
+
+}  // namespace threadsnap::detail

@@ -1,0 +1,57 @@
+// threadsnap: syscall(SYS_futex, ...) waits, which libstdc++'s
+// counting_semaphore, atomic::wait and many databases use directly.
+// Everything else passes straight through.
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "preload/common.h"
+#include "shim/block_scope.h"
+#include "shim/calls.h"
+
+using namespace threadsnap::detail;
+
+namespace {
+
+using syscall_fn = long (*)(long, ...);
+std::atomic<syscall_fn> g_real_syscall{nullptr};
+
+bool is_futex_wait(long op) {
+  switch (op & FUTEX_CMD_MASK) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET:
+    case FUTEX_LOCK_PI:
+    case FUTEX_LOCK_PI2:
+    case FUTEX_WAIT_REQUEUE_PI:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+TS_EXPORT long syscall(long number, ...) noexcept {
+  va_list ap;
+  va_start(ap, number);
+  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+  long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+  syscall_fn fn = g_real_syscall.load(std::memory_order_relaxed);
+  if (TS_UNLIKELY(!fn)) {
+    fn = reinterpret_cast<syscall_fn>(resolve_next("syscall", nullptr));
+    g_real_syscall.store(fn, std::memory_order_relaxed);
+  }
+  Record* self = t_self;
+  if (number != SYS_futex || !self || t_depth || !is_futex_wait(b))
+    return fn(number, a, b, c, d, e, f);
+  BlockScope scope(self, kCall_syscall, static_cast<uintptr_t>(a), 0);
+  long result = fn(number, a, b, c, d, e, f);
+  int saved_errno = errno;
+  scope.leave();
+  errno = saved_errno;
+  return result;
+}

@@ -1,0 +1,116 @@
+// threadsnap: thread creation and exit, and thread names.
+//
+// pthread_create registers the new thread in the creating thread, before the
+// real call, so that registration order is creation order (a dump holds a
+// prefix of the threads a creator started, as in Go). The new thread starts
+// in a trampoline that fills in its tid and stack bounds, announces that it
+// runs, and unregisters when it ends (return, pthread_exit or cancellation:
+// the guard's destructor runs in each case).
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <atomic>
+
+#include "preload/coordinator.h"
+#include "preload/entry.h"
+#include "preload/registry.h"
+#include "shim/calls.h"
+
+using namespace threadsnap::detail;
+
+namespace {
+
+using create_fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+using setname_fn = int (*)(pthread_t, const char*);
+std::atomic<create_fn> g_real_create{nullptr};
+std::atomic<setname_fn> g_real_setname{nullptr};
+
+class ExitGuard {
+ public:
+  explicit ExitGuard(Record* r) : r_(r) {}
+  ~ExitGuard() {
+    t_self = nullptr;
+    g_registry_lock.lock();
+    registry_release(r_);
+    g_registry_lock.unlock();
+  }
+
+ private:
+  Record* r_;
+};
+
+void* trampoline(void* p) {
+  Record* r = static_cast<Record*>(p);
+  r->tid.store(raw_gettid(), std::memory_order_relaxed);
+  r->pthread = pthread_self();
+  registry_fill_stack_bounds(r);
+  t_self = r;
+  thread_started(r);
+  ExitGuard guard(r);
+  return r->start_fn(r->start_arg);
+}
+
+}  // namespace
+
+namespace threadsnap::detail {
+
+void resolve_misc_real() {
+  if (!g_real_create.load(std::memory_order_relaxed))
+    g_real_create.store(reinterpret_cast<create_fn>(resolve_next("pthread_create", nullptr)));
+  if (!g_real_setname.load(std::memory_order_relaxed))
+    g_real_setname.store(reinterpret_cast<setname_fn>(resolve_next("pthread_setname_np", nullptr)));
+}
+
+int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
+  if (TS_UNLIKELY(!g_real_create.load(std::memory_order_relaxed))) resolve_all_real();
+  return g_real_create.load(std::memory_order_relaxed)(t, a, fn, arg);
+}
+
+}  // namespace threadsnap::detail
+
+TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*),
+                             void* arg) noexcept {
+  ensure_init();
+  if (g_disabled || t_depth) return real_pthread_create(t, attr, fn, arg);
+  g_registry_lock.lock();
+  Record* r = registry_add(kStarting, false);
+  g_registry_lock.unlock();
+  if (!r) return real_pthread_create(t, attr, fn, arg);
+  r->start_fn = fn;
+  r->start_arg = arg;
+  // A new thread inherits its creator's name, as the kernel does.
+  if (t_self) memcpy(r->name, t_self->name, sizeof(r->name));
+  else memcpy(r->name, g_process_name, sizeof(r->name));
+  int rc = real_pthread_create(t, attr, trampoline, r);
+  if (rc != 0) {
+    g_registry_lock.lock();
+    r->omit = true;  // it never existed, even if a dump saw it starting
+    registry_release(r);
+    g_registry_lock.unlock();
+  }
+  return rc;
+}
+
+TS_EXPORT int pthread_setname_np(pthread_t t, const char* name) noexcept {
+  if (TS_UNLIKELY(!g_real_setname.load(std::memory_order_relaxed))) resolve_all_real();
+  int rc = g_real_setname.load(std::memory_order_relaxed)(t, name);
+  if (rc == 0) {
+    if (t_self && pthread_equal(t, pthread_self())) {
+      registry_set_name(t_self, name);
+    } else {
+      g_registry_lock.lock();
+      uint32_t hw = g_hi_water.load();
+      for (uint32_t i = 0; i < hw; ++i) {
+        if (state_kind(g_state[i].load()) == kFree) continue;
+        Record* r = record_at(i);
+        if (r && !r->foreign && r->pthread == t) {
+          registry_set_name(r, name);
+          break;
+        }
+      }
+      g_registry_lock.unlock();
+    }
+  }
+  return rc;
+}

@@ -1,0 +1,96 @@
+// threadsnap: register and stack capture; see capture.h.
+#include "unwind/capture.h"
+
+#include <sys/uio.h>
+
+#include "preload/config.h"
+
+namespace threadsnap::detail {
+
+namespace {
+std::atomic<int> g_vm_read_works{1};
+}
+
+long safe_read(uintptr_t addr, void* out, size_t n) {
+  if (!g_vm_read_works.load(std::memory_order_relaxed)) return -1;
+  // One remote iovec per page: a fault ends the copy at a page boundary
+  // instead of failing the whole element.
+  iovec local = {out, n};
+  iovec remote[32];
+  int cnt = 0;
+  uintptr_t p = addr, end = addr + n;
+  while (p < end && cnt < 32) {
+    uintptr_t next = (p & ~uintptr_t{4095}) + 4096;
+    if (next > end) next = end;
+    remote[cnt++] = {reinterpret_cast<void*>(p), next - p};
+    p = next;
+  }
+  local.iov_len = p - addr;
+  long got = raw_syscall6(SYS_process_vm_readv, raw_getpid(), reinterpret_cast<long>(&local), 1,
+                          reinterpret_cast<long>(remote), cnt, 0);
+  if (got == -ENOSYS || got == -EPERM) {
+    g_vm_read_works.store(0, std::memory_order_relaxed);
+    return -1;
+  }
+  return got < 0 ? 0 : got;
+}
+
+void copy_stack(const Record* r, Capture* c, uintptr_t sp) {
+  unsigned char* dst = slot_bytes(c);
+  size_t cap = slot_stack_capacity();
+  uintptr_t lo = sp - 128;
+  c->copy_base = lo;
+  c->copy_len = 0;
+  if (r->stack_lo && sp >= r->stack_lo && sp < r->stack_hi) {
+    // A thread stack whose bounds we know: a plain copy cannot fault.
+    if (lo < r->stack_lo) lo = r->stack_lo;
+    uintptr_t hi = r->stack_hi;
+    if (hi - lo > cap) hi = lo + cap;
+    __builtin_memcpy(dst, reinterpret_cast<const void*>(lo), hi - lo);
+    c->copy_base = lo;
+    c->copy_len = static_cast<uint32_t>(hi - lo);
+    return;
+  }
+  // The main thread (its mapping grows), an alternate signal stack, or a
+  // thread we did not see start: read what is mapped.
+  long got = safe_read(lo, dst, cap);
+  if (got == 0) {  // the red zone's page may not be mapped
+    lo = sp;
+    got = safe_read(lo, dst, cap);
+  }
+  if (got > 0) {
+    c->copy_base = lo;
+    c->copy_len = static_cast<uint32_t>(got);
+  } else if (got < 0 && r->stack_hi && sp < r->stack_hi) {
+    // No process_vm_readv (seccomp): the page holding sp is mapped.
+    lo = sp & ~uintptr_t{4095};
+    uintptr_t hi = r->stack_hi;
+    if (hi - lo > cap) hi = lo + cap;
+    __builtin_memcpy(dst, reinterpret_cast<const void*>(lo), hi - lo);
+    c->copy_base = lo;
+    c->copy_len = static_cast<uint32_t>(hi - lo);
+  }
+}
+
+void regs_from_ucontext(Capture* c, const ucontext_t* uc) {
+  const greg_t* g = uc->uc_mcontext.gregs;
+  c->regs[kRAX] = g[REG_RAX];
+  c->regs[kRDX] = g[REG_RDX];
+  c->regs[kRCX] = g[REG_RCX];
+  c->regs[kRBX] = g[REG_RBX];
+  c->regs[kRSI] = g[REG_RSI];
+  c->regs[kRDI] = g[REG_RDI];
+  c->regs[kRBP] = g[REG_RBP];
+  c->regs[kRSP] = g[REG_RSP];
+  c->regs[kR8] = g[REG_R8];
+  c->regs[kR9] = g[REG_R9];
+  c->regs[kR10] = g[REG_R10];
+  c->regs[kR11] = g[REG_R11];
+  c->regs[kR12] = g[REG_R12];
+  c->regs[kR13] = g[REG_R13];
+  c->regs[kR14] = g[REG_R14];
+  c->regs[kR15] = g[REG_R15];
+  c->regs[kRIP] = g[REG_RIP];
+}
+
+}  // namespace threadsnap::detail

@@ -1,0 +1,249 @@
+// threadsnap: DWARF (libunwind remote) and frame-pointer unwinding of copies.
+#include "unwind/unwinder.h"
+
+#include <dlfcn.h>
+#include <libunwind.h>
+
+#include <cstring>
+
+#include "preload/alloc.h"
+#include "preload/config.h"
+#include "unwind/capture.h"
+#include "unwind/modules.h"
+
+namespace threadsnap::detail {
+
+namespace {
+
+// libunwind's entry points, resolved from a private (RTLD_LOCAL) handle.
+using dwarf_search_fn = int (*)(unw_addr_space_t, unw_word_t, unw_dyn_info_t*, unw_proc_info_t*,
+                                int, void*);
+struct Libunwind {
+  decltype(&_Ux86_64_create_addr_space) create_addr_space;
+  decltype(&_Ux86_64_init_remote) init_remote;
+  decltype(&_Ux86_64_step) step;
+  decltype(&_Ux86_64_get_reg) get_reg;
+  decltype(&_Ux86_64_set_caching_policy) set_caching_policy;
+  decltype(&_Ux86_64_flush_cache) flush_cache;
+  dwarf_search_fn dwarf_search_unwind_table;
+} U;
+bool g_have_libunwind = false;
+unw_addr_space_t g_as = nullptr;
+
+// Page cache of our own code and unwind tables, read with safe_read.
+constexpr uint32_t kPages = 4096;
+struct Page {
+  uintptr_t addr;  // page address + 1; 0 = empty
+  bool ok;
+  unsigned char* data;
+};
+Page* g_pages = nullptr;
+
+const unsigned char* page_for(uintptr_t page) {
+  if (!g_pages) return nullptr;
+  uint32_t h = static_cast<uint32_t>((page >> 12) * 2654435761u) % kPages;
+  for (uint32_t probe = 0; probe < 16; ++probe) {
+    Page& p = g_pages[(h + probe) % kPages];
+    if (p.addr == page + 1) return p.ok ? p.data : nullptr;
+    if (p.addr == 0) {
+      if (!p.data) p.data = static_cast<unsigned char*>(ts_alloc(4096));
+      if (!p.data) return nullptr;
+      long got = safe_read(page, p.data, 4096);
+      if (got < 0) {  // no process_vm_readv: the module map says it is mapped
+        memcpy(p.data, reinterpret_cast<const void*>(page), 4096);
+        got = 4096;
+      }
+      p.addr = page + 1;
+      p.ok = got == 4096;
+      return p.ok ? p.data : nullptr;
+    }
+  }
+  return nullptr;  // crowded: treat as unreadable rather than evict mid-unwind
+}
+
+bool read_module_word(uintptr_t addr, unw_word_t* out) {
+  const Module* m = nullptr;
+  for (uint32_t i = 0; i < module_count(); ++i) {
+    const Module* c = module_at(i);
+    if (addr >= c->lo && addr + 8 <= c->hi) { m = c; break; }
+  }
+  if (!m) return false;
+  uintptr_t page = addr & ~uintptr_t{4095};
+  size_t off = addr - page;
+  const unsigned char* p = page_for(page);
+  if (!p) return false;
+  if (off + 8 <= 4096) {
+    memcpy(out, p + off, 8);
+    return true;
+  }
+  const unsigned char* q = page_for(page + 4096);
+  if (!q) return false;
+  unsigned char tmp[8];
+  memcpy(tmp, p + off, 4096 - off);
+  memcpy(tmp + (4096 - off), q, 8 - (4096 - off));
+  memcpy(out, tmp, 8);
+  return true;
+}
+
+bool read_stack_word(const Capture* c, uintptr_t addr, unw_word_t* out) {
+  if (addr < c->copy_base || addr + 8 > c->copy_base + c->copy_len) return false;
+  memcpy(out, slot_bytes(const_cast<Capture*>(c)) + (addr - c->copy_base), 8);
+  return true;
+}
+
+// --- libunwind accessors ---------------------------------------------------
+
+int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t* pi, int need, void* arg) {
+  const Module* m = module_for_pc(ip);
+  if (!m || !m->eh_frame_hdr) return -UNW_ENOINFO;
+  unw_word_t hdr;
+  if (!read_module_word(m->eh_frame_hdr, &hdr)) return -UNW_ENOINFO;
+  unsigned version = hdr & 0xff, fde_count_enc = (hdr >> 16) & 0xff, table_enc = (hdr >> 24) & 0xff;
+  unsigned ptr_enc = (hdr >> 8) & 0xff;
+  // The layout every GNU toolchain emits: sdata4 eh_frame_ptr, udata4 count,
+  // datarel sdata4 table. Anything else: no info rather than a guess.
+  if (version != 1 || (ptr_enc & 0x0f) != 0x0b || fde_count_enc != 0x03 || table_enc != 0x3b)
+    return -UNW_ENOINFO;
+  uint32_t fde_count = static_cast<uint32_t>(hdr >> 32) ;
+  // hdr holds bytes 0..7: 4 header bytes, then eh_frame_ptr; the count follows.
+  unw_word_t w2;
+  if (!read_module_word(m->eh_frame_hdr + 8, &w2)) return -UNW_ENOINFO;
+  fde_count = static_cast<uint32_t>(w2 & 0xffffffff);
+  unw_dyn_info_t di;
+  memset(&di, 0, sizeof(di));
+  di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+  di.start_ip = m->lo;
+  di.end_ip = m->hi;
+  di.u.rti.segbase = m->eh_frame_hdr;
+  di.u.rti.table_data = m->eh_frame_hdr + 12;
+  di.u.rti.table_len = fde_count * 8 / sizeof(unw_word_t);
+  return U.dwarf_search_unwind_table(as, ip, &di, pi, need, arg);
+}
+
+void put_unwind_info(unw_addr_space_t, unw_proc_info_t*, void*) {}
+
+int get_dyn_info_list_addr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
+
+int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
+  if (write) return -UNW_EINVAL;
+  auto* c = static_cast<const Capture*>(arg);
+  if (read_stack_word(c, addr, val)) return 0;
+  if (read_module_word(addr, val)) return 0;
+  *val = 0;
+  return -UNW_EINVAL;
+}
+
+int access_reg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
+  if (write) return -UNW_EINVAL;
+  auto* c = static_cast<const Capture*>(arg);
+  if (reg < 0 || reg >= kNumRegs) return -UNW_EBADREG;
+  *val = c->regs[reg];
+  return 0;
+}
+
+int access_fpreg(unw_addr_space_t, unw_regnum_t, unw_fpreg_t*, int, void*) { return -UNW_EINVAL; }
+int resume(unw_addr_space_t, unw_cursor_t*, void*) { return -UNW_EINVAL; }
+int get_proc_name(unw_addr_space_t, unw_word_t, char*, size_t, unw_word_t*, void*) {
+  return -UNW_EINVAL;
+}
+
+unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_list_addr,
+                               access_mem,     access_reg,      access_fpreg,
+                               resume,         get_proc_name};
+
+uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
+  unw_cursor_t cursor;
+  if (!g_as || U.init_remote(&cursor, g_as, c) < 0) {
+    out[0] = c->regs[kRIP];
+    return 1;
+  }
+  uint32_t n = 0;
+  while (n < max) {
+    unw_word_t ip = 0;
+    if (U.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    out[n++] = ip;
+    if (U.step(&cursor) <= 0) break;
+  }
+  return n;
+}
+
+uint32_t unwind_fp(Capture* c, uintptr_t* out, uint32_t max) {
+  uint32_t n = 0;
+  out[n++] = c->regs[kRIP];
+  uintptr_t bp = c->regs[kRBP];
+  while (n < max) {
+    unw_word_t next, ret;
+    if (!read_stack_word(c, bp, &next) || !read_stack_word(c, bp + 8, &ret)) break;
+    if (ret == 0) break;
+    out[n++] = ret;
+    if (next <= bp) break;  // frames grow upward; anything else is garbage
+    bp = next;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool unwinder_init() {
+  g_pages = static_cast<Page*>(ts_alloc(sizeof(Page) * kPages));
+  if (g_pages) memset(g_pages, 0, sizeof(Page) * kPages);
+  // The remote interface lives in libunwind-x86_64 (the local-only
+  // libunwind.so returns NULL from unw_create_addr_space).
+  void* h = dlopen("libunwind-x86_64.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return false;
+#define TS_SYM(field, name) U.field = reinterpret_cast<decltype(U.field)>(dlsym(h, name))
+  TS_SYM(create_addr_space, "_Ux86_64_create_addr_space");
+  TS_SYM(init_remote, "_Ux86_64_init_remote");
+  TS_SYM(step, "_Ux86_64_step");
+  TS_SYM(get_reg, "_Ux86_64_get_reg");
+  TS_SYM(set_caching_policy, "_Ux86_64_set_caching_policy");
+  TS_SYM(flush_cache, "_Ux86_64_flush_cache");
+  TS_SYM(dwarf_search_unwind_table, "_Ux86_64_dwarf_search_unwind_table");
+#undef TS_SYM
+  if (!U.create_addr_space || !U.init_remote || !U.step || !U.get_reg ||
+      !U.dwarf_search_unwind_table)
+    return false;
+  g_as = U.create_addr_space(&g_accessors, 0);
+  if (!g_as) return false;
+  if (U.set_caching_policy) U.set_caching_policy(g_as, UNW_CACHE_GLOBAL);
+  g_have_libunwind = true;
+  return true;
+}
+
+void unwinder_begin(bool modules_changed) {
+  if (g_pages) {
+    for (uint32_t i = 0; i < kPages; ++i) g_pages[i].addr = 0;
+  }
+  if (modules_changed && g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
+}
+
+void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
+  uintptr_t* out = c->frames;
+  // Unwind a few more than asked: our own frames are dropped below.
+  uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
+  uint32_t n = (use_fp || !g_have_libunwind) ? unwind_fp(c, out, limit) : unwind_dwarf(c, out, limit);
+  // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
+  // stack (and, if a signal caught a thread inside a wrapper, the libc
+  // frames below it), and the trampoline near the bottom.
+  uint32_t first_ours = n, last_leading_ours = n;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (pc_in_threadsnap(out[i])) {
+      if (first_ours == n) first_ours = i;
+      last_leading_ours = i;
+    } else if (first_ours != n) {
+      break;
+    }
+  }
+  uint32_t skip = 0;
+  if (first_ours != n && (first_ours == 0 || c->kind == kBlocked)) skip = last_leading_ours + 1;
+  uint32_t w = 0;
+  for (uint32_t i = skip; i < n && w < max_frames; ++i)
+    if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
+  // The first frame of a signal capture is read as a PC. If it is now a
+  // return address, point it into the call instruction instead, so that it
+  // is still a PC of the caller and symbolizes to the call's line.
+  if (skip && w && c->via == kViaSignal) out[0] -= 1;
+  c->nframes = w;
+}
+
+}  // namespace threadsnap::detail

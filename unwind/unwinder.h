@@ -1,0 +1,21 @@
+// threadsnap: turns a capture (registers + stack copy) into return addresses.
+//
+// Runs on the dumper thread only, never in a signal handler and, in
+// `concurrent` mode, never while threads are stopped. DWARF unwinding uses
+// libunwind's remote interface (loaded RTLD_LOCAL so its _Unwind_* never
+// enter the program's scope) with our own accessors: stack reads come from
+// the copy, code and unwind tables from a page cache filled with
+// process_vm_readv, so a module unloaded meanwhile cannot crash us.
+// NOT async-signal-safe.
+#pragma once
+
+#include "preload/registry.h"
+
+namespace threadsnap::detail {
+
+bool unwinder_init();                     // once, at start-up
+void unwinder_begin(bool modules_changed);  // before each dump's unwinding
+// Fills c->frames / c->nframes. Frames in threadsnap's own code are dropped.
+void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp);
+
+}  // namespace threadsnap::detail
