@@ -37,7 +37,8 @@ class DumpError(Exception):
     """A dump that is not a whole, well-formed v1 dump. str() is 'FILE:LINE: why'."""
 
     def __init__(self, path, lineno, message):
-        super().__init__("%s:%s: %s" % (path, lineno, message))
+        where = "%s:%d" % (path, lineno) if lineno else path
+        super().__init__("%s: %s" % (where, message))
         self.path, self.lineno, self.message = path, lineno, message
 
 

@@ -173,9 +173,9 @@ def render_text(dumps, threads, groups, graph):
     for i, cyc in enumerate(graph.cycles):
         out.append("")
         pid = cyc[0][0]
-        out.append("DEADLOCK: %d thread%s wait%s for each other%s" % (
-            len(cyc), "s" if len(cyc) > 1 else "", "" if len(cyc) > 1 else "s",
-            " (pid %d)" % pid if multi else ""))
+        out.append("DEADLOCK: %s%s" % (
+            "%d threads wait for each other" % len(cyc) if len(cyc) > 1
+            else "1 thread waits for itself", " (pid %d)" % pid if multi else ""))
         for key in cyc:
             t = graph.by_key[key]
             held = graph.held_text(t)

@@ -171,6 +171,8 @@ class WaitGraph:
             return s + (" (signalled by %s)" % owner if owner else "")
         if kind == "sleep":
             return "sleeping in %s" % t.call
+        if kind == "fd" and obj:
+            return "waiting on %s in %s" % (obj, t.call)
         if kind in ("semaphore", "barrier", "futex", "spinlock"):
             s = "waiting on %s %s" % (kind, obj)
             return s + (" held by " + owner if owner else "")

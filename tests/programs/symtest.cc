@@ -3,8 +3,9 @@
 //
 // Every thread ends up in pthread_cond_wait, called from a line marked with a
 // "MARK:" comment: a plain C function, a function inlined into its caller, a
-// C++ method and a recursion. The tests grep these markers to learn which
-// lines the symbolized stacks must name, so no line number is hard-coded.
+// C++ method, a recursion, and a call to a noreturn function (its return
+// address lies past the caller's end). The tests grep these markers to learn
+// which lines the symbolized stacks must name, so no line is hard-coded.
 //
 //   symtest [--per-kind N] [--depth D]     block, print "ready PID", wait to be killed
 //   symtest --selfdump PATH [...]          same threads, but each records its own
@@ -118,13 +119,26 @@ extern "C" __attribute__((noinline)) void recurse_wait(int depth) {
   plain_wait();  // MARK:recurse_leaf
 }
 
+// A call that is the last instruction of its function (the callee never
+// returns): the return address lies past the caller's end, so only looking up
+// address - 1 names the caller.
+extern "C" [[noreturn]] __attribute__((noinline)) void wait_forever(void) {
+  block_here_forever_prologue();
+  for (;;) g_wait(&g_cv, &g_mu);  // MARK:wait_forever
+}
+
+extern "C" __attribute__((noinline)) void noreturn_caller(void) {
+  wait_forever();  // MARK:noreturn_caller
+}
+
 namespace {
 
+constexpr int kKinds = 5;
 int g_depth = 4;
 
 void* thread_main(void* arg) {
   long kind = reinterpret_cast<long>(arg);
-  switch (kind % 4) {
+  switch (kind % kKinds) {
     case 0: pthread_setname_np(pthread_self(), "plain"); plain_wait(); break;
     case 1: pthread_setname_np(pthread_self(), "inline"); inline_caller(); break;
     case 2: {
@@ -134,6 +148,7 @@ void* thread_main(void* arg) {
       break;
     }
     case 3: pthread_setname_np(pthread_self(), "deep"); recurse_wait(g_depth); break;
+    case 4: pthread_setname_np(pthread_self(), "noreturn"); noreturn_caller(); break;
   }
   return nullptr;
 }
@@ -255,7 +270,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--selfdump") && i + 1 < argc) selfdump = argv[++i];
     else { fprintf(stderr, "usage: symtest [--per-kind N] [--depth D] [--selfdump PATH]\n"); return 2; }
   }
-  int total = per_kind * 4;
+  int total = per_kind * kKinds;
   if (selfdump) {
     g_caps.resize(total);
     g_wait = capture_then_wait;

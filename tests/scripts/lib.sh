@@ -1,0 +1,67 @@
+# Sourced by tests/scripts/test_*.sh (not a test itself): paths, a private
+# temporary directory, cleanup of every process a test starts, small helpers.
+set -euo pipefail
+TOP=${THREADSNAP_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PROGRAMS=${THREADSNAP_PROGRAMS:-$TOP/build/tests/programs}
+LIB=${THREADSNAP_LIB:-$TOP/build/libthreadsnap.so}
+TS=$TOP/scripts/threadsnap
+HERE=$TOP/tests/scripts
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/threadsnap-test.XXXXXX")
+STARTED=()
+
+cleanup() {
+  local p
+  for p in ${STARTED[@]+"${STARTED[@]}"}; do
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# started PID: kill PID when the test ends.
+started() { STARTED+=("$1"); }
+
+# marker_line FILE NAME: the line number of the comment MARK:NAME / DEMO:NAME.
+marker_line() {
+  local n
+  n=$(grep -n -E "(MARK|DEMO):$2\$" "$1" | cut -d: -f1)
+  [ "$(echo "$n" | wc -w)" = 1 ] || fail "marker $2 not found exactly once in $1"
+  echo "$n"
+}
+
+need_lib() {
+  [ -f "$LIB" ] || fail "library not built: $LIB (run make)"
+}
+
+need_program() {
+  [ -x "$PROGRAMS/$1" ] || fail "test program not built: $PROGRAMS/$1 (run make programs)"
+}
+
+# wait_for_line FILE REGEX SECONDS: until FILE has a line matching REGEX.
+wait_for_line() {
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -q -E "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  fail "no line matching '$2' in $1 after $3 s: $(tail -n 5 "$1" 2>/dev/null)"
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on (never 11211).
+free_port() {
+  python3 - <<'PY'
+import socket
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    if port != 11211:
+        print(port)
+        break
+PY
+}
