@@ -106,6 +106,7 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
   capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
+  c->owner = 0;  // it was running at the walk: no owner was read for it
   regs_from_ucontext(c, uc);
   copy_stack(r, c, c->regs[kRSP]);
 }
@@ -197,6 +198,8 @@ void read_lock_owners() {
   }
 }
 
+}  // namespace
+
 bool is_lock_call(uint32_t call) {
   switch (call) {
     case kCall_pthread_mutex_lock: case kCall_pthread_mutex_timedlock:
@@ -210,6 +213,8 @@ bool is_lock_call(uint32_t call) {
   }
 }
 
+namespace {
+
 // Under the registry lock, with g_gen = gen and g_active published.
 // Async-signal-safe in the sense of DESIGN.md: no allocation, no foreign lock.
 void stop1_walk_and_signal(uint32_t gen) {
@@ -221,9 +226,7 @@ void stop1_walk_and_signal(uint32_t gen) {
     Kind k = state_kind(w);
     if (k == kFree) continue;
     Record* r = record_at(i);
-    r->member_gen = gen;
     g_members[g_member_count++] = i;
-    slot_at(i)->owner = 0;
     if (k == kStarting) {
       if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
     } else if (k == kRunning || g_config.test_torn) {

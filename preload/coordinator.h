@@ -21,6 +21,9 @@ void take_dump();
 // thread, then waits until stop 1 ends. Async-signal-safe.
 void stop_signal_handler(int sig, siginfo_t* info, void* uc);
 
+// Whether a call waits for a lock whose owner glibc records.
+bool is_lock_call(uint32_t call);
+
 // A new thread's first act in its trampoline. NOT async-signal-safe.
 void thread_started(Record* r);
 

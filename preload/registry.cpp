@@ -146,10 +146,12 @@ void registry_release(Record* r) {
     g_exited_next = (g_exited_next + 1) % kExitedRing;
   }
   g_state[index].store(state_word(kFree), std::memory_order_seq_cst);
-  // A dump between its stop 1 and its end still reads this slot.
+  // A dump between its stop 1 and its end still reads this slot: a record
+  // born before that stop and released during the dump was one of its
+  // members.
   uint32_t gen = g_gen.load(std::memory_order_acquire);
-  if (g_busy.load(std::memory_order_relaxed) && r->member_gen == gen &&
-      g_zombie_count < kMaxThreads) {
+  if (g_busy.load(std::memory_order_relaxed) &&
+      static_cast<int32_t>(r->born_gen - gen) < 0 && g_zombie_count < kMaxThreads) {
     r->zombie = true;
     g_zombies[g_zombie_count++] = index;
     return;

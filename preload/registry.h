@@ -67,7 +67,6 @@ struct alignas(64) Record {
   std::atomic<pid_t> tid{0};
   uint32_t index = 0;
   uint32_t born_gen = 0;  // g_gen when registered; members of G have born_gen < G
-  uint32_t member_gen = 0;
   bool foreign = false;
   bool zombie = false;     // released while a dump still needs its slot
   bool omit = false;       // never really existed (failed create, vanished)

@@ -112,7 +112,8 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       uint64_t since = c->since_ns && c->since_ns < t.stop1_mono_ns ? t.stop1_mono_ns - c->since_ns : 0;
       out.s(" blocked_ns=").u(since);
       if (c->obj2) out.s(" mutex=").x(c->obj2);
-      pid_t owner = c->owner;
+      // The owner is read at the cut for lock waits (coordinator.cpp).
+      pid_t owner = is_lock_call(c->call) ? c->owner : 0;
       if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
