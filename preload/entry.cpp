@@ -24,6 +24,7 @@
 namespace threadsnap::detail {
 
 char g_process_name[16];
+thread_local unsigned t_trigger_hits TS_TLS = 0;
 int g_stop_signal = 0;
 std::atomic<int> g_trigger_signal{0};
 
@@ -39,6 +40,7 @@ pid_t g_dumper_tid = 0;
 
 void trigger_handler(int) {
   int saved = errno;
+  ++t_trigger_hits;
   wake_dumper();
   errno = saved;
 }
