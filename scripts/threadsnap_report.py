@@ -242,7 +242,7 @@ def render_threads(dumps, threads, groups, graph):
             if t.owner and wait:
                 what += ", %s, %s" % (duration(t.blocked_ns), wait)
             else:
-                if t.obj is not None:
+                if t.obj is not None and kind != "sleep":
                     what += " on " + obj_text(kind, t.obj)
                 what += ", " + duration(t.blocked_ns)
                 if t.mutex is not None:

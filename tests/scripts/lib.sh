@@ -11,6 +11,7 @@ STARTED=()
 
 cleanup() {
   local p
+  exec 2>/dev/null   # no "Killed" notices from the shell for what we kill here
   for p in ${STARTED[@]+"${STARTED[@]}"}; do
     kill -9 "$p" 2>/dev/null || true
   done
