@@ -18,7 +18,7 @@ LIB      := $(BUILD)/libthreadsnap.so
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := g++ make libunwind-dev libmimalloc-dev libgtest-dev libbenchmark-dev \
-            memcached libmemcached-tools elfutils binutils llvm python3 gdb
+            memcached libmemcached-tools elfutils binutils llvm python3 gdb libc6-dbg
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps test demo bench soak clean install check-asan
@@ -54,11 +54,12 @@ include tests/tests.mk
 demo: all
 	@scripts/demo.sh
 
+PREFIX ?= /usr/local
 install: all
 	install -d $(PREFIX)/bin $(PREFIX)/lib/threadsnap
 	install -m 0755 $(LIB) $(PREFIX)/lib/threadsnap/
 	install -m 0755 scripts/threadsnap $(PREFIX)/bin/threadsnap
-	for f in scripts/*.py; do [ -f "$$f" ] && install -m 0644 $$f $(PREFIX)/lib/threadsnap/ || true; done
+	for f in scripts/*.py scripts/report.schema.json; do [ -f "$$f" ] && install -m 0644 $$f $(PREFIX)/lib/threadsnap/ || true; done
 
 clean:
 	rm -rf $(BUILD)
