@@ -217,11 +217,15 @@ void unwinder_begin(bool modules_changed) {
   if (modules_changed && g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
 
+uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp) {
+  return (use_fp || !g_have_libunwind) ? unwind_fp(c, out, max) : unwind_dwarf(c, out, max);
+}
+
 void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
   uintptr_t* out = c->frames;
   // Unwind a few more than asked: our own frames are dropped below.
   uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
-  uint32_t n = (use_fp || !g_have_libunwind) ? unwind_fp(c, out, limit) : unwind_dwarf(c, out, limit);
+  uint32_t n = unwind_raw(c, out, limit, use_fp);
   // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
   // stack (and, if a signal caught a thread inside a wrapper, the libc
   // frames below it), and the trampoline near the bottom.

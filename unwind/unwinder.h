@@ -15,6 +15,8 @@ namespace threadsnap::detail {
 
 bool unwinder_init();                     // once, at start-up
 void unwinder_begin(bool modules_changed);  // before each dump's unwinding
+// Unwinds c into out, every frame kept (threadsnap's own too).
+uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp);
 // Fills c->frames / c->nframes. Frames in threadsnap's own code are dropped.
 void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp);
 

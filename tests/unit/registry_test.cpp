@@ -1,0 +1,97 @@
+// Unit tests of the registry: records, slots, and the rule that a record a
+// dump still reads is not reused until the dump ends.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "preload/common.h"
+#include "preload/registry.h"
+#include "shim/calls.h"
+
+using namespace threadsnap::detail;
+
+namespace {
+
+Record* add() {
+  g_registry_lock.lock();
+  Record* r = registry_add(kRunning, false);
+  g_registry_lock.unlock();
+  return r;
+}
+void release(Record* r) {
+  g_registry_lock.lock();
+  registry_release(r);
+  g_registry_lock.unlock();
+}
+
+TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
+  std::vector<Record*> rs;
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 600; ++i) {  // more than one chunk
+    Record* r = add();
+    ASSERT_NE(r, nullptr);
+    EXPECT_TRUE(seen.insert(r->index).second);
+    EXPECT_EQ(state_kind(g_state[r->index].load()), kRunning);
+    rs.push_back(r);
+  }
+  for (size_t i = 1; i < rs.size(); ++i) {
+    auto a = reinterpret_cast<uintptr_t>(slot_at(rs[i - 1]->index));
+    auto b = reinterpret_cast<uintptr_t>(slot_at(rs[i]->index));
+    if (rs[i]->index == rs[i - 1]->index + 1 && rs[i]->index % kChunkRecords)
+      EXPECT_GE(b - a, sizeof(Capture) + slot_stack_capacity());
+  }
+  for (Record* r : rs) release(r);
+}
+
+TEST(Registry, ReleasedIndexIsReused) {
+  Record* a = add();
+  uint32_t idx = a->index;
+  release(a);
+  EXPECT_EQ(state_kind(g_state[idx].load()), kFree);
+  Record* b = add();
+  EXPECT_EQ(b->index, idx);
+  release(b);
+}
+
+TEST(Registry, MemberReleasedDuringADumpIsNotReusedUntilItEnds) {
+  Record* a = add();
+  uint32_t idx = a->index;
+  // A dump begins after `a` was born.
+  g_gen.store(g_gen.load() + 1);
+  g_busy.store(1);
+  release(a);
+  EXPECT_TRUE(a->zombie);
+  Record* b = add();
+  EXPECT_NE(b->index, idx) << "a slot the dump still reads was handed out";
+  registry_release_zombies();
+  EXPECT_EQ(g_busy.load(), 0u);
+  Record* c = add();
+  EXPECT_TRUE(c->index == idx || b->index == idx);
+  release(b);
+  release(c);
+}
+
+TEST(Registry, ThreadBornDuringADumpIsNotAMember) {
+  g_gen.store(g_gen.load() + 1);
+  Record* r = add();
+  EXPECT_FALSE(static_cast<int32_t>(r->born_gen - g_gen.load()) < 0);
+  release(r);
+}
+
+TEST(Calls, NamesFollowTheTable) {
+  EXPECT_STREQ(call_name(kCall_pthread_mutex_lock), "pthread_mutex_lock");
+  EXPECT_STREQ(call_name(kCall_pthread_cond_wait), "pthread_cond_wait");
+  EXPECT_STREQ(call_name(kCall_epoll_wait), "epoll_wait");
+  EXPECT_STREQ(call_name(kCall_syscall), "syscall");
+  EXPECT_STREQ(call_name(kCall_pause), "pause");
+  EXPECT_STREQ(call_name(kCallCount + 5), "unknown");
+  for (uint32_t i = 1; i < kCallCount; ++i) EXPECT_NE(std::string(call_name(i)), "unknown");
+}
+
+TEST(Line, Formats) {
+  Line l;
+  l.s("a=").u(0).c(' ').u(18446744073709551615ull).c(' ').x(0).c(' ').x(0xdeadbeef).c(' ').i(-42);
+  EXPECT_STREQ(l.data(), "a=0 18446744073709551615 0x0 0xdeadbeef -42");
+}
+
+}  // namespace
