@@ -16,6 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "\$ threadsnap run -- demo_pool &"
+: > "$tmp/out"
 "$ts" run --dir "$tmp" -- "$prog" > "$tmp/out" 2> "$tmp/err" &
 pid=$!
 for ((i = 0; i < 200; i++)); do

@@ -169,6 +169,7 @@ class Dump:
         self.extra = {}
         self.modules = []
         self.threads = []
+        self.unique_frames = []  # every distinct Frame object of the threads, once
         self._starts = None
 
     def find_module(self, address):
@@ -242,6 +243,7 @@ def parse(path, text=None):
                         "version %d; use a newer threadsnap)" % (version, FORMAT_VERSION))
     thread = None
     ended = False
+    interned = {}
     pending_inline = None  # Frame whose last symbol was flagged inlined
     for lineno in range(2, len(lines) + 1):
         line = lines[lineno - 1]
@@ -258,21 +260,34 @@ def parse(path, text=None):
             body = line.lstrip(" ")
             fields = body.split("\t")
             addr_text = fields[0].strip()
-            address = _parse_int(path, lineno, "frame address", addr_text, 16)
+            try:
+                if addr_text[:2] != "0x":
+                    raise ValueError
+                address = int(addr_text, 16)
+            except ValueError:
+                raise DumpError(path, lineno, "bad frame address %r" % addr_text) from None
+            is_pc = not thread.frames and thread.via in PC_FIRST_VIA
+            if len(fields) == 1:
+                # Raw frame: threads share one Frame per (address, kind), so that
+                # resolving and symbolizing work once per distinct frame.
+                frame = interned.get((address, is_pc))
+                if frame is None:
+                    frame = interned[(address, is_pc)] = Frame(address, is_pc)
+                    dump.unique_frames.append(frame)
+                pending_inline = None
+                thread.frames.append(frame)
+                continue
             if len(fields) > 1:
                 module_text, sym = _parse_annotation(path, lineno, fields[1:])
                 if pending_inline is not None and pending_inline.address == address:
                     pending_inline.symbols.append(sym)
                     pending_inline = pending_inline if sym.inlined else None
                     continue
-                frame = Frame(address)
+                frame = Frame(address, is_pc)
                 frame.module_text = module_text
                 frame.symbols.append(sym)
+                dump.unique_frames.append(frame)
                 pending_inline = frame if sym.inlined else None
-            else:
-                frame = Frame(address)
-                pending_inline = None
-            frame.is_pc = not thread.frames and thread.via in PC_FIRST_VIA
             thread.frames.append(frame)
             continue
         pending_inline = None

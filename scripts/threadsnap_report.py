@@ -292,19 +292,29 @@ def hexs(v):
     return None if v is None else "0x%x" % v
 
 
+_frame_json_cache = {}  # id(Frame) -> (Frame, its JSON); the Frame is kept so its id stays its own
+
+
+def frame_json(fr):
+    """The JSON of one frame; cached, since threads share Frame objects."""
+    hit = _frame_json_cache.get(id(fr))
+    if hit is not None:
+        return hit[1]
+    doc = {
+        "address": hexs(fr.address),
+        "pc": fr.is_pc,
+        "lookup": hexs(fr.lookup),
+        "module": fr.module.path if fr.module is not None else None,
+        "offset": hexs(fr.vaddr),
+        "symbols": [{"function": s.function, "file": s.file, "line": s.line,
+                     "column": s.column, "inlined": s.inlined} for s in fr.symbols],
+    }
+    _frame_json_cache[id(fr)] = (fr, doc)
+    return doc
+
+
 def frames_json(t):
-    out = []
-    for fr in t.frames:
-        out.append({
-            "address": hexs(fr.address),
-            "pc": fr.is_pc,
-            "lookup": hexs(fr.lookup),
-            "module": fr.module.path if fr.module is not None else None,
-            "offset": hexs(fr.vaddr),
-            "symbols": [{"function": s.function, "file": s.file, "line": s.line,
-                         "column": s.column, "inlined": s.inlined} for s in fr.symbols],
-        })
-    return out
+    return [frame_json(fr) for fr in t.frames]
 
 
 def render_json(dumps, threads, groups, graph):

@@ -331,20 +331,19 @@ def resolve_modules(dump, debug_dirs=DEFAULT_DEBUG_DIRS):
             info = elf_info(mod.path) if mod.path.startswith("/") else None
             if info is not None:
                 mod.bias = info.bias_for(mod.start, mod.offset)
-    for t in dump.threads:
-        for fr in t.frames:
-            mod = dump.find_module(fr.address)
-            if mod is not None:
-                fr.module = mod
-                if mod.bias is not None:
-                    fr.vaddr = fr.address - mod.bias
+    for fr in dump.unique_frames:
+        mod = dump.find_module(fr.address)
+        if mod is not None:
+            fr.module = mod
+            if mod.bias is not None:
+                fr.vaddr = fr.address - mod.bias
 
 
 def symbolize(dumps, choice="auto", debug_dirs=DEFAULT_DEBUG_DIRS, jobs=None):
     """Symbolizes every frame that has no symbols yet. Returns the back end's name."""
     for d in dumps:
         resolve_modules(d, debug_dirs)
-    todo = [fr for d in dumps for t in d.threads for fr in t.frames if not fr.symbols]
+    todo = [fr for d in dumps for fr in d.unique_frames if not fr.symbols]
     if not todo:
         return next((d.symbolizer for d in dumps if d.symbolizer), None)
     name, tool = pick_backend(choice)
@@ -436,6 +435,7 @@ def write_dump(dump, out):
         bias = " bias=0x%x" % m.bias if m.bias is not None else ""
         w("module 0x%x 0x%x 0x%x %s%s%s%s\n" % (m.start, m.end, m.offset, encode(m.path),
                                                bid, bias, extra))
+    cache = {}  # id(Frame) -> its text; threads share Frame objects
     for t in dump.threads:
         f = ["thread tid=%d" % t.tid]
         if t.name:
@@ -456,9 +456,12 @@ def write_dump(dump, out):
         f += ["%s=%s" % kv for kv in t.extra.items()]
         w(" ".join(f) + "\n")
         for fr in t.frames:
-            if fr.symbols or fr.module is not None or fr.module_text:
-                for line in frame_lines(fr):
-                    w(line + "\n")
-            else:
-                w("  0x%x\n" % fr.address)
+            text = cache.get(id(fr))
+            if text is None:
+                if fr.symbols or fr.module is not None or fr.module_text:
+                    text = "".join(line + "\n" for line in frame_lines(fr))
+                else:
+                    text = "  0x%x\n" % fr.address
+                cache[id(fr)] = text
+            w(text)
     w("end\n")

@@ -7,7 +7,8 @@
 // address lies past the caller's end). The tests grep these markers to learn
 // which lines the symbolized stacks must name, so no line is hard-coded.
 //
-//   symtest [--per-kind N] [--depth D]     block, print "ready PID", wait to be killed
+//   symtest [--per-kind N] [--depth D] [--vary-depth N]
+//                                          block, print "ready PID", wait to be killed
 //   symtest --selfdump PATH [...]          same threads, but each records its own
 //                                          stack with backtrace(3) first; main
 //                                          writes a threadsnap v1 dump of them to
@@ -136,8 +137,32 @@ namespace {
 constexpr int kKinds = 5;
 int g_depth = 4;
 
+int g_vary_depth = 0;
+
+void run_kind(long kind);
+
+// --vary-depth N (benchmark): thread i first descends i % N levels, so the
+// threads have N * 5 distinct stacks of different depths.
+__attribute__((noinline)) void descend(int n, long kind) {
+  if (n > 0) {
+    descend(n - 1, kind);
+    __asm__ volatile("" ::: "memory");
+    return;
+  }
+  run_kind(kind);
+}
+
 void* thread_main(void* arg) {
   long kind = reinterpret_cast<long>(arg);
+  if (g_vary_depth > 0) {
+    descend(static_cast<int>((kind / kKinds) % g_vary_depth), kind);
+    return nullptr;
+  }
+  run_kind(kind);
+  return nullptr;
+}
+
+__attribute__((noinline)) void run_kind(long kind) {
   switch (kind % kKinds) {
     case 0: pthread_setname_np(pthread_self(), "plain"); plain_wait(); break;
     case 1: pthread_setname_np(pthread_self(), "inline"); inline_caller(); break;
@@ -150,7 +175,7 @@ void* thread_main(void* arg) {
     case 3: pthread_setname_np(pthread_self(), "deep"); recurse_wait(g_depth); break;
     case 4: pthread_setname_np(pthread_self(), "noreturn"); noreturn_caller(); break;
   }
-  return nullptr;
+  __asm__ volatile("" ::: "memory");  // no tail calls: keep this frame on the stack
 }
 
 // --- self-dump writer: a realistic dump without the library -----------------
@@ -267,8 +292,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--per-kind") && i + 1 < argc) per_kind = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--depth") && i + 1 < argc) g_depth = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--vary-depth") && i + 1 < argc) g_vary_depth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--selfdump") && i + 1 < argc) selfdump = argv[++i];
-    else { fprintf(stderr, "usage: symtest [--per-kind N] [--depth D] [--selfdump PATH]\n"); return 2; }
+    else { fprintf(stderr, "usage: symtest [--per-kind N] [--depth D] [--vary-depth N] [--selfdump PATH]\n"); return 2; }
   }
   int total = per_kind * kKinds;
   if (selfdump) {

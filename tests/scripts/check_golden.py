@@ -32,7 +32,7 @@ def main():
     L = markers(source)
     # A static function in an anonymous namespace has no linkage name in DWARF:
     # eu-addr2line names it by its DW_AT_name.
-    thread_main = ("(anonymous namespace)::thread_main(void*)", "thread_main")
+    thread_main = ("(anonymous namespace)::run_kind(long)", "run_kind")
     expect = {
         "plain": [("plain_wait", L["plain_wait"], False), (thread_main, None, False)],
         "inline": [("inlined_wait", L["inlined_wait"], True),
