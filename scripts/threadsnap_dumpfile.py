@@ -141,7 +141,7 @@ class Frame:
 
 class Thread:
     __slots__ = ("tid", "name", "state", "call", "obj", "blocked_ns", "via", "owner",
-                 "mutex", "extra", "frames", "lineno", "pid")
+                 "mutex", "extra", "frames", "lineno", "pid", "group")
 
     def __init__(self):
         self.tid = 0
@@ -153,6 +153,7 @@ class Thread:
         self.frames = []
         self.lineno = 0
         self.pid = 0
+        self.group = None  # id of its stack group, set by the report
 
 
 class Dump:
@@ -277,17 +278,17 @@ def parse(path, text=None):
                 pending_inline = None
                 thread.frames.append(frame)
                 continue
-            if len(fields) > 1:
-                module_text, sym = _parse_annotation(path, lineno, fields[1:])
-                if pending_inline is not None and pending_inline.address == address:
-                    pending_inline.symbols.append(sym)
-                    pending_inline = pending_inline if sym.inlined else None
-                    continue
-                frame = Frame(address, is_pc)
-                frame.module_text = module_text
-                frame.symbols.append(sym)
-                dump.unique_frames.append(frame)
-                pending_inline = frame if sym.inlined else None
+            # Annotated frame (a symbolized dump): one line per inline level.
+            module_text, sym = _parse_annotation(path, lineno, fields[1:])
+            if pending_inline is not None and pending_inline.address == address:
+                pending_inline.symbols.append(sym)
+                pending_inline = pending_inline if sym.inlined else None
+                continue
+            frame = Frame(address, is_pc)
+            frame.module_text = module_text
+            frame.symbols.append(sym)
+            dump.unique_frames.append(frame)
+            pending_inline = frame if sym.inlined else None
             thread.frames.append(frame)
             continue
         pending_inline = None

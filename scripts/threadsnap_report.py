@@ -137,7 +137,7 @@ def group_threads(threads):
     for i, g in enumerate(out):
         g.id = i + 1
         for t in g.threads:
-            t.extra.setdefault("_group", i + 1)
+            t.group = i + 1
     return out
 
 
@@ -331,9 +331,9 @@ def render_json(dumps, threads, groups, graph):
             "threads": [{
                 "pid": t.pid, "tid": t.tid, "name": t.name, "state": t.state, "call": t.call,
                 "obj": hexs(t.obj), "blocked_ns": t.blocked_ns, "via": t.via,
-                "owner": t.owner, "mutex": hexs(t.mutex), "group": t.extra.get("_group"),
+                "owner": t.owner, "mutex": hexs(t.mutex), "group": t.group,
                 "waiting_for": graph.describe_wait(t),
-                "extra": {k: v for k, v in t.extra.items() if not k.startswith("_")},
+                "extra": dict(t.extra),
                 "frames": frames_json(t)} for t in d.threads],
         })
     for g in groups:
@@ -350,8 +350,6 @@ RENDER = {"text": render_text, "threads": render_threads, "folded": render_folde
 
 def report(dumps, fmt):
     threads = [t for d in dumps for t in d.threads]
-    for t in threads:
-        t.extra.pop("_group", None)
     groups = group_threads(threads)
     graph = WaitGraph(threads)
     return RENDER[fmt](dumps, threads, groups, graph)
