@@ -3,8 +3,9 @@
 # dump PID` signals it, waits for the dump and reports it. The report must
 # name symtest's marked functions and lines (golden), the process must live on,
 # a second dump gets the next sequence number, the trigger signal and dump
-# directory come from the target's environment, and --merge groups two
-# processes' identical stacks together.
+# directory come from the target's environment, --merge groups two
+# processes' identical stacks together, and run's --mode/--unwind reach the
+# library while an LD_PRELOAD already set is kept.
 source "$(dirname "$0")/lib.sh"
 need_lib; need_program symtest
 src=$TOP/tests/programs/symtest.cc
@@ -55,3 +56,17 @@ grep -q '^threadsnap report: 2 dumps merged, 22 threads$' "$TMP/merge.txt" || fa
 grep -q '^4 threads in 2 processes \[pthread_cond_wait' "$TMP/merge.txt" || fail "merged groups do not span the processes"
 kill -0 "$p1" && kill -0 "$p2" || fail "a process died"
 ok "signal and dir from the target's environment; one report per PID plus the merged one"
+
+# --mode and --unwind reach the library; an LD_PRELOAD already set is kept.
+keep=$(ls /lib/x86_64-linux-gnu/libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1 2>/dev/null | head -n1)
+mkdir -p "$TMP/stw"
+LD_PRELOAD=$keep start_symtest stw --mode stw --unwind fp --dir "$TMP/stw"
+p3=$PID
+env3=$(tr '\0' '\n' < "/proc/$p3/environ")
+grep -qx 'THREADSNAP_MODE=stw' <<< "$env3" || fail "--mode not passed on"
+grep -qx 'THREADSNAP_UNWIND=fp' <<< "$env3" || fail "--unwind not passed on"
+grep -qx "LD_PRELOAD=$(readlink -f "$LIB"):$keep" <<< "$env3" || fail "LD_PRELOAD: $(grep LD_PRELOAD <<< "$env3")"
+grep -q "$(basename "$keep")" "/proc/$p3/maps" || fail "the earlier LD_PRELOAD library is not loaded"
+"$TS" dump --no-report "$p3" > "$TMP/stw.path" 2> /dev/null || fail "dump of the stw process"
+grep -qx 'mode stw' "$(cat "$TMP/stw.path")" || fail "the dump is not in stw mode"
+ok "--mode/--unwind reach the library; the earlier LD_PRELOAD is kept after ours"
