@@ -15,6 +15,18 @@ progflags = $(shell sed -n 's|^// CFLAGS: ||p' $(1) | head -n1)
 programs: $(PROGS)
 tests: $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
 
+# Shared helpers of the programs (tests/programs/*.h) rebuild them all.
+$(PROGS): $(wildcard tests/programs/*.h)
+
+# C++ plugins for the programs to dlopen: tests/programs/lib/NAME.cc -> libNAME.so.
+PLUGIN_SRCS := $(wildcard tests/programs/lib/*.cc)
+PLUGINS     := $(patsubst tests/programs/lib/%.cc,$(BUILD)/tests/programs/lib%.so,$(PLUGIN_SRCS))
+programs: $(PLUGINS)
+
+$(BUILD)/tests/programs/lib%.so: tests/programs/lib/%.cc $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++20 -O2 -g -Wall -fPIC -shared -o $@ $< $(call progflags,$<) -lpthread
+
 $(BUILD)/tests/programs/%: tests/programs/%.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(EXTRA_PROG_FLAGS)

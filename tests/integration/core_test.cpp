@@ -1,0 +1,342 @@
+// Integration tests of the core: real programs under the preloaded library,
+// dumped and checked thread by thread (state, call, object, call chain), in
+// both snapshot modes where it matters; ABI, errno and binding fidelity;
+// 10,000 threads; bad settings; both unwinders.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "integration/harness.h"
+
+namespace threadsnap::testing {
+namespace {
+
+using std::chrono::seconds;
+
+#define START(p, opts)                        \
+  do {                                        \
+    std::string start_err_;                   \
+    ASSERT_TRUE((p).Start(opts, &start_err_)) \
+        << start_err_;                        \
+  } while (0)
+
+#define WAIT_READY(p, timeout)                                                   \
+  ASSERT_TRUE((p).WaitForExactLine("ready", timeout))                            \
+      << "program never printed 'ready'\nstdout tail: "                          \
+      << ((p).Lines().empty() ? std::string("") : (p).Lines().back())            \
+      << "\nstderr:\n"                                                            \
+      << (p).Stderr()
+
+// Ends the program by closing its stdin; it must exit 0 on its own.
+void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(timeout, &st)) << "program did not exit after EOF\nstderr:\n" << p.Stderr();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+      << "exit status " << st << (WIFSIGNALED(st) ? " (signal " + std::to_string(WTERMSIG(st)) + ")" : "")
+      << "\nstderr:\n"
+      << p.Stderr();
+}
+
+std::vector<std::string> WokeLines(Process& p) {
+  std::vector<std::string> out;
+  for (const auto& l : p.Lines())
+    if (l.rfind("woke ", 0) == 0) out.push_back(l);
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+
+// ---- every family of wrapped calls, both modes -------------------------------------
+
+class BlockedCallsTest : public ::testing::TestWithParam<std::string> {};
+
+// blockers: 28 threads blocked in every C family of wrapped calls, 2
+// spinning threads and main in read(0). Every thread appears exactly once
+// with the right tid, name, state, call, obj and call chain; no frame of
+// libthreadsnap; nothing parked was woken by the dump; the "wrote" line on
+// stderr matches; the program then exits 0.
+TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
+  const std::string mode = GetParam();
+  Process p;
+  START(p, (RunOptions{"blockers", {}, {{"THREADSNAP_MODE", mode}}}));
+  WAIT_READY(p, seconds(10));
+  uint64_t before = RealtimeNs();
+  Dump d;
+  std::string problems = CheckExpectedDump(p, mode, &d);
+  EXPECT_EQ(problems, "");
+  ASSERT_TRUE(d.has_end);
+  EXPECT_EQ(d.threads.size(), 31u);
+  EXPECT_GE(d.HeaderU64("time_ns"), before);
+  EXPECT_LE(d.HeaderU64("time_ns"), RealtimeNs());
+  // Every module line has a bias, the executable a build-id (gcc's default).
+  bool exe_has_build_id = false;
+  for (const auto& m : d.modules) {
+    EXPECT_TRUE(m.bias.has_value()) << "module without bias: " << m.path;
+    EXPECT_LT(m.start, m.end) << m.path;
+    if (RealPath(m.path) == RealPath(p.program_path()) && m.keys.count("build-id"))
+      exe_has_build_id = true;
+  }
+  EXPECT_TRUE(exe_has_build_id) << "no build-id on the executable's module line";
+  // The stderr line of that dump.
+  std::string wrote_for;
+  WaitUntil([&] {
+    for (const auto& l : WroteLines(p.Stderr()))
+      if (l.find(d.path) != std::string::npos) wrote_for = l;
+    return !wrote_for.empty();
+  }, seconds(5));
+  std::regex re("^threadsnap: wrote (\\S+) \\((\\d+) threads, stop1 \\d+ us, sweep \\d+ us, stop2 \\d+ us\\)$");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(wrote_for, m, re)) << "stderr:\n" << p.Stderr();
+  EXPECT_EQ(m[2].str(), std::to_string(d.threads.size()));
+  EXPECT_EQ(WokeLines(p), std::vector<std::string>{}) << "a parked call returned during a dump";
+  ExpectCleanExit(p);
+}
+
+// cxx_blockers: std::counting_semaphore (syscall futex), std::mutex,
+// std::timed_mutex, std::condition_variable (wait and wait_until),
+// std::shared_mutex, sleep_for and std::thread::join, in a C++ program.
+TEST_P(BlockedCallsTest, StandardLibraryWaitsInCxx) {
+  const std::string mode = GetParam();
+  Process p;
+  START(p, (RunOptions{"cxx_blockers", {}, {{"THREADSNAP_MODE", mode}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  EXPECT_EQ(CheckExpectedDump(p, mode, &d), "");
+  EXPECT_EQ(WokeLines(p), std::vector<std::string>{});
+  ExpectCleanExit(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, BlockedCallsTest, ::testing::Values("stw", "concurrent"),
+                         [](const auto& info) { return info.param; });
+
+// ---- old condition-variable ABI -----------------------------------------------------------
+
+// old_cond is bound to pthread_cond_*@GLIBC_2.2.5. Under the library its
+// 2000 handshakes and a timed wait work, a thread parked in the old
+// pthread_cond_wait is dumped as such, and the old signal wakes it (exit 0).
+TEST(OldCondAbiTest, BoundToGlibc225RunsAndDumps) {
+  std::string syms = RunCommand("nm -D '" + ProgramPath("old_cond") + "'");
+  ASSERT_NE(syms.find("pthread_cond_wait@GLIBC_2.2.5"), std::string::npos)
+      << "the test program is not bound to the old ABI:\n" << syms;
+  ASSERT_EQ(syms.find("pthread_cond_wait@GLIBC_2.3.2"), std::string::npos);
+  Process p;
+  START(p, (RunOptions{"old_cond", {}, {}}));
+  ASSERT_TRUE(p.WaitForExactLine("pingpong ok", seconds(20))) << Join(p.Lines()) << p.Stderr();
+  ASSERT_TRUE(p.WaitForExactLine("timedwait 110", seconds(5))) << Join(p.Lines());
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  EXPECT_EQ(CheckExpectedDump(p, "concurrent", &d), "");
+  p.CloseStdin();
+  EXPECT_TRUE(p.WaitForExactLine("done", seconds(10))) << "old pthread_cond_signal did not wake the waiter";
+  ExpectCleanExit(p);
+}
+
+// ---- results and errno -------------------------------------------------------------------
+
+struct PlainAndPreloaded {
+  std::vector<std::string> plain, preloaded;
+  int plain_status = -1, preloaded_status = -1;
+  std::string preloaded_stderr;
+};
+
+void RunBoth(const std::string& program, PlainAndPreloaded* r, milliseconds timeout) {
+  for (bool preload : {false, true}) {
+    Process p;
+    RunOptions o{program, {}, {}};
+    o.preload = preload;
+    START(p, o);
+    p.CloseStdin();
+    int st = -1;
+    ASSERT_TRUE(p.WaitExit(timeout, &st)) << program << (preload ? " (preloaded)" : " (plain)")
+                                          << " did not finish; last lines:\n"
+                                          << Join(p.Lines()) << p.Stderr();
+    (preload ? r->preloaded : r->plain) = p.Lines();
+    (preload ? r->preloaded_status : r->plain_status) = st;
+    if (preload) r->preloaded_stderr = p.Stderr();
+  }
+}
+
+// errno_parity prints ~130 results (timeouts, EAGAIN/EBUSY/EINVAL/..., a
+// real EINTR without SA_RESTART and a transparent restart with it,
+// cancellation running cleanup handlers and destructors); the output under
+// the library must be identical, line for line.
+TEST(ErrnoParityTest, SameResultsAndErrnoWithAndWithoutLibrary) {
+  PlainAndPreloaded r;
+  ASSERT_NO_FATAL_FAILURE(RunBoth("errno_parity", &r, milliseconds(60000)));
+  ASSERT_EQ(r.plain_status, 0);
+  ASSERT_FALSE(r.plain.empty());
+  ASSERT_EQ(r.plain.back(), "end");
+  // Sanity: the plain run shows what glibc does.
+  auto has = [&](const std::string& l) {
+    return std::find(r.plain.begin(), r.plain.end(), l) != r.plain.end();
+  };
+  EXPECT_TRUE(has("mutex_timedlock_30ms: ret=110 errno=4242"));
+  EXPECT_TRUE(has("eintr_read: ret=-1 errno=4"));
+  EXPECT_TRUE(has("restart_read: ret=1 errno=4242"));
+  EXPECT_TRUE(has("cancel cond_wait: join=0 canceled=1 cleanup=1 dtor=1"));
+  EXPECT_EQ(r.preloaded_status, 0) << r.preloaded_stderr;
+  size_t n = std::max(r.plain.size(), r.preloaded.size());
+  for (size_t i = 0; i < n; i++) {
+    std::string a = i < r.plain.size() ? r.plain[i] : "<missing>";
+    std::string b = i < r.preloaded.size() ? r.preloaded[i] : "<missing>";
+    EXPECT_EQ(a, b) << "line " << i + 1 << ": plain vs. under threadsnap";
+  }
+}
+
+// ---- symbol bindings of a dlopened C++ plugin --------------------------------------------
+
+// dlbind (C) dlopens libbindplug.so (C++): malloc, operator new/delete and
+// the unwinder resolve to the same objects with and without the library,
+// exceptions work and a cancelled thread still runs its destructors.
+TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
+  PlainAndPreloaded r;
+  ASSERT_NO_FATAL_FAILURE(RunBoth("dlbind", &r, milliseconds(20000)));
+  ASSERT_EQ(r.plain_status, 0) << Join(r.plain);
+  EXPECT_EQ(r.preloaded_status, 0) << r.preloaded_stderr;
+  ASSERT_FALSE(r.plain.empty());
+  EXPECT_EQ(r.plain.back(), "end");
+  EXPECT_NE(std::find(r.plain.begin(), r.plain.end(), "plugin_result 111"), r.plain.end());
+  // The program's own pthread_cond_wait is interposed (proves the library is
+  // loaded); everything else must match.
+  auto strip = [](std::vector<std::string> v, std::string* cond) {
+    std::vector<std::string> out;
+    for (auto& l : v) {
+      if (l.rfind("main:pthread_cond_wait ", 0) == 0)
+        *cond = l;
+      else
+        out.push_back(l);
+    }
+    return out;
+  };
+  std::string plain_cond, pre_cond;
+  auto a = strip(r.plain, &plain_cond), b = strip(r.preloaded, &pre_cond);
+  EXPECT_NE(pre_cond.find("libthreadsnap.so"), std::string::npos)
+      << "the library is not interposing: " << pre_cond;
+  EXPECT_EQ(Join(a), Join(b));
+  for (const auto& l : r.preloaded) {
+    EXPECT_EQ(l.find("mimalloc"), std::string::npos) << l;
+    EXPECT_EQ(l.find("libunwind"), std::string::npos) << l;
+  }
+}
+
+// ---- 10,000 threads -------------------------------------------------------------------------
+
+// 10,000 threads with 64 KiB stacks, all blocked in read(): one dump holds
+// every one of them exactly once, blocked in read, in a few seconds.
+TEST(ManyThreadsTest, TenThousandBlockedThreads) {
+  const int kThreads = 10000;
+  Process p;
+  START(p, (RunOptions{"many_threads", {std::to_string(kThreads)}, {{"THREADSNAP_MODE", "concurrent"}}}));
+  WAIT_READY(p, seconds(60));
+  auto tids = p.Tids();
+  ASSERT_EQ(tids.size(), static_cast<size_t>(kThreads + 1));
+  std::vector<pid_t> all;
+  for (auto& [name, tid] : tids) all.push_back(tid);
+  ASSERT_TRUE(WaitSleeping(p.pid(), all, seconds(30)));
+  auto t0 = Clock::now();
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(30))) << err;
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(d.CheckWellFormed(), "");
+  EXPECT_EQ(d.threads.size(), static_cast<size_t>(kThreads + 1));
+  size_t ok = 0;
+  std::string first_bad;
+  for (auto& [name, tid] : tids) {
+    const ThreadRecord* t = d.FindTid(tid);
+    if (!t) {
+      if (first_bad.empty()) first_bad = name + " missing";
+      continue;
+    }
+    if (t->name == name && t->BlockedIn("read") && !t->frames.empty())
+      ok++;
+    else if (first_bad.empty())
+      first_bad = t->line;
+  }
+  EXPECT_EQ(ok, tids.size()) << "first bad: " << first_bad;
+  EXPECT_LT(secs, 10.0) << "the dump of 10,000 threads took " << secs << " s";
+  RecordProperty("dump_seconds", std::to_string(secs));
+  RecordProperty("stop1_ns", std::to_string(d.HeaderU64("stop1_ns")));
+  ExpectCleanExit(p, seconds(30));
+}
+
+// ---- bad settings -----------------------------------------------------------------------------
+
+struct BadSetting {
+  std::string var, value;
+};
+void PrintTo(const BadSetting& s, std::ostream* os) { *os << s.var << "=" << s.value; }
+
+class BadEnvTest : public ::testing::TestWithParam<BadSetting> {};
+
+// A bad value gives exactly one "threadsnap:" warning that names the
+// variable; the default is used and the program runs on (chains, exit 0).
+TEST_P(BadEnvTest, OneWarningAndTheDefault) {
+  const BadSetting& s = GetParam();
+  Process p;
+  // The default directory is $TMPDIR: point it at the private directory.
+  START(p, (RunOptions{"chains", {}, {{s.var, s.value}, {"TMPDIR", "@DIR@"}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  EXPECT_EQ(CheckExpectedDump(p, "concurrent", &d), "");
+  const ThreadRecord* deep = d.FindTid(p.Tids()["deep"]);
+  ASSERT_NE(deep, nullptr);
+  EXPECT_EQ(deep->frames.size(), 128u) << "THREADSNAP_MAX_FRAMES default is 128";
+  auto warnings = LibraryWarnings(p.Stderr());
+  ASSERT_EQ(warnings.size(), 1u) << "stderr:\n" << p.Stderr();
+  EXPECT_NE(warnings[0].find(s.var), std::string::npos) << warnings[0];
+  ExpectCleanExit(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, BadEnvTest,
+                         ::testing::Values(BadSetting{"THREADSNAP_MAX_FRAMES", "banana"},
+                                           BadSetting{"THREADSNAP_MODE", "sideways"},
+                                           BadSetting{"THREADSNAP_UNWIND", "magic"},
+                                           BadSetting{"THREADSNAP_STOP_TIMEOUT_MS", "-5"},
+                                           BadSetting{"THREADSNAP_SIGNAL", "SIGBOGUS"},
+                                           BadSetting{"THREADSNAP_DIR", "relative/dir"}),
+                         [](const auto& info) { return info.param.var.substr(11); });
+
+// ---- both unwinders ----------------------------------------------------------------------------
+
+class UnwinderTest
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+// chains (built with frame pointers): blocked threads, a spinning thread,
+// a 300-deep recursion and main show their chains with both unwinders.
+TEST_P(UnwinderTest, ExpectedChains) {
+  auto [unwind, mode] = GetParam();
+  Process p;
+  START(p, (RunOptions{"chains", {}, {{"THREADSNAP_UNWIND", unwind}, {"THREADSNAP_MODE", mode}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  EXPECT_EQ(CheckExpectedDump(p, mode, &d), "");
+  const ThreadRecord* deep = d.FindTid(p.Tids()["deep"]);
+  ASSERT_NE(deep, nullptr);
+  Symbolizer sym(d);
+  auto names = sym.Names(*deep);
+  size_t recurse = std::count(names.begin(), names.end(), std::string("recurse"));
+  EXPECT_EQ(deep->frames.size(), 128u) << "default THREADSNAP_MAX_FRAMES is 128";
+  EXPECT_EQ(recurse, deep->frames.size() - 1) << sym.Describe(*deep);
+  EXPECT_EQ(LibraryWarnings(p.Stderr()), std::vector<std::string>{});
+  ExpectCleanExit(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Unwinders, UnwinderTest,
+                         ::testing::Combine(::testing::Values("dwarf", "fp"),
+                                            ::testing::Values("stw", "concurrent")),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                         });
+
+}  // namespace
+}  // namespace threadsnap::testing
