@@ -8,7 +8,7 @@ OPT      ?= -O2 -g
 CXXFLAGS_LIB = -std=c++20 $(OPT) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
                -fno-rtti -Wall -Wextra -Wno-unused-parameter \
                -I. $(EXTRA_CXXFLAGS)
-LDFLAGS_LIB  = -shared -Wl,--version-script=preload/exports.map -Wl,-z,now \
+LDFLAGS_LIB  = -shared -Wl,--as-needed -Wl,--version-script=preload/exports.map -Wl,-z,now \
                -static-libstdc++ -Wl,--exclude-libs,ALL \
                -Wl,-z,nodelete -ldl -lpthread $(EXTRA_LDFLAGS)
 

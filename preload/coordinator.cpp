@@ -231,7 +231,14 @@ void stop1_walk_and_signal(uint32_t gen) {
       if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
     } else if (k == kRunning || g_config.test_torn) {
       g_signalled[g_signalled_count++] = i;
-      if (!g_config.test_torn) raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal);
+      if (!g_config.test_torn &&
+          raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal) == -ESRCH &&
+          try_claim(r, gen)) {
+        // Gone already (a foreign thread that exited): not in this dump.
+        capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
+        r->omit = true;
+        note_done(r, gen);
+      }
     } else if (is_lock_call(state_call(w))) {
       g_lock_waiters[g_lock_waiter_count++] = i;
     }
@@ -280,91 +287,123 @@ void sweep(uint32_t gen, Via via) {
 
 // --- before the stop: threads we did not see start ---------------------------
 
-// Lists /proc/self/task with getdents64 (no malloc) and adopts every thread
-// the registry does not know as a foreign record. Drops foreign records of
-// threads that are gone. The dumper thread itself is excluded.
-void adopt_foreign_threads() {
+// An open-addressing set of tids, from the private allocator.
+class TidSet {
+ public:
+  explicit TidSet(uint32_t n) {
+    while (cap_ < 2 * (n + 1)) cap_ <<= 1;
+    slots_ = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap_));
+    if (slots_) memset(slots_, 0, sizeof(pid_t) * cap_);
+  }
+  ~TidSet() { ts_free(slots_); }
+  bool ok() const { return slots_ != nullptr; }
+  void insert(pid_t t) {
+    for (uint32_t h = hash(t);; h = (h + 1) & (cap_ - 1)) {
+      if (slots_[h] == t) return;
+      if (!slots_[h]) { slots_[h] = t; return; }
+    }
+  }
+  bool contains(pid_t t) const {
+    for (uint32_t h = hash(t);; h = (h + 1) & (cap_ - 1)) {
+      if (slots_[h] == t) return true;
+      if (!slots_[h]) return false;
+    }
+  }
+
+ private:
+  uint32_t hash(pid_t t) const { return (static_cast<uint32_t>(t) * 2654435761u) & (cap_ - 1); }
+  uint32_t cap_ = 16;
+  pid_t* slots_ = nullptr;
+};
+
+// Tids seen unknown at the previous scan while some thread was starting.
+pid_t g_candidates[kMaxForeign];
+uint32_t g_candidate_count = 0;
+
+// Reads the tids of /proc/self/task with getdents64 (no malloc).
+uint32_t list_tasks(pid_t* tids, uint32_t max) {
   int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
                                         reinterpret_cast<long>("/proc/self/task"),
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd < 0) return;
-  static pid_t tids[kMaxThreads];
-  uint32_t ntids = 0;
+  if (fd < 0) return 0;
+  uint32_t n = 0;
   static char buf[32768];
   for (;;) {
-    long n = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
+    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
       auto* d = reinterpret_cast<struct dirent64*>(buf + off);
       off += d->d_reclen;
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
       long tid = 0;
       for (const char* p = d->d_name; *p; ++p) tid = tid * 10 + (*p - '0');
-      if (ntids < kMaxThreads) tids[ntids++] = static_cast<pid_t>(tid);
+      if (n < max) tids[n++] = static_cast<pid_t>(tid);
     }
   }
   raw_syscall(SYS_close, fd);
+  return n;
+}
+
+void read_comm(pid_t tid, char* name, size_t size) {
+  Line l;
+  l.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/comm");
+  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(l.data()),
+                                        O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return;
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(name), static_cast<long>(size - 1));
+  if (n > 0 && name[n - 1] == '\n') --n;
+  name[n > 0 ? n : 0] = 0;
+  raw_syscall(SYS_close, fd);
+}
+
+// Adopts every thread of /proc/self/task that the registry does not know as
+// a foreign record, and forgets foreign records whose thread is gone or has
+// since been registered. A thread between clone and its trampoline has no
+// tid in its record yet: while any thread is starting, an unknown tid is
+// adopted only if it was already unknown at the previous scan. The dumper
+// itself is never adopted.
+void adopt_foreign_threads() {
+  static pid_t tids[kMaxThreads];
+  uint32_t ntids = list_tasks(tids, kMaxThreads);
+  if (!ntids) return;
   pid_t self = raw_gettid();
-  // Mark every known tid; the registry is small enough to index by tid hash.
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
-  uint32_t cap = 1;
-  while (cap < 2 * (hw + ntids + 1)) cap <<= 1;
-  pid_t* known = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap));
-  if (!known) return;
-  memset(known, 0, sizeof(pid_t) * cap);
-  auto insert = [&](pid_t t) {
-    for (uint32_t h = static_cast<uint32_t>(t) * 2654435761u & (cap - 1);; h = (h + 1) & (cap - 1)) {
-      if (known[h] == t) return;
-      if (!known[h]) { known[h] = t; return; }
-    }
-  };
-  auto contains = [&](pid_t t) {
-    for (uint32_t h = static_cast<uint32_t>(t) * 2654435761u & (cap - 1);; h = (h + 1) & (cap - 1)) {
-      if (known[h] == t) return true;
-      if (!known[h]) return false;
-    }
-  };
+  TidSet known(hw), present(ntids), previous(g_candidate_count);
+  if (!known.ok() || !present.ok() || !previous.ok()) return;
+  for (uint32_t i = 0; i < ntids; ++i) present.insert(tids[i]);
+  for (uint32_t i = 0; i < g_candidate_count; ++i) previous.insert(g_candidates[i]);
   g_registry_lock.lock();
+  bool starting = false;
+  for (uint32_t i = 0; i < hw; ++i) {
+    Kind k = state_kind(g_state[i].load());
+    if (k == kFree) continue;
+    Record* r = record_at(i);
+    if (k == kStarting || !r->tid.load(std::memory_order_relaxed)) starting = true;
+    if (!r->foreign) known.insert(r->tid.load(std::memory_order_relaxed));
+  }
   for (uint32_t i = 0; i < hw; ++i) {
     if (state_kind(g_state[i].load()) == kFree) continue;
     Record* r = record_at(i);
     pid_t t = r->tid.load(std::memory_order_relaxed);
-    if (t) insert(t);
+    if (r->foreign && (!present.contains(t) || known.contains(t))) registry_release(r);
+    else if (r->foreign) known.insert(t);
   }
+  uint32_t ncand = 0;
   for (uint32_t i = 0; i < ntids; ++i) {
     pid_t t = tids[i];
-    if (t == self || contains(t) || registry_recently_exited(t)) continue;
+    if (t == self || known.contains(t) || registry_recently_exited(t)) continue;
+    if (starting && !previous.contains(t)) {
+      if (ncand < kMaxForeign) g_candidates[ncand++] = t;
+      continue;
+    }
     Record* r = registry_add(kRunning, true);
     if (!r) break;
     r->tid.store(t, std::memory_order_relaxed);
-    char path[64], name[32] = {};
-    Line l;
-    l.s("/proc/self/task/").u(static_cast<uint64_t>(t)).s("/comm");
-    strcpy(path, l.data());
-    int cfd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
-                                           O_RDONLY | O_CLOEXEC));
-    if (cfd >= 0) {
-      long n = raw_syscall(SYS_read, cfd, reinterpret_cast<long>(name), sizeof(name) - 1);
-      if (n > 0 && name[n - 1] == '\n') name[n - 1] = 0;
-      raw_syscall(SYS_close, cfd);
-    }
+    char name[16] = {};
+    read_comm(t, name, sizeof(name));
     registry_set_name(r, name);
   }
-  // Forget foreign threads that are gone.
-  ts_free(known);
-  cap = 1;
-  while (cap < 2 * (ntids + 1)) cap <<= 1;
-  known = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap));
-  if (known) {
-    memset(known, 0, sizeof(pid_t) * cap);
-    for (uint32_t i = 0; i < ntids; ++i) insert(tids[i]);
-    for (uint32_t i = 0; i < hw; ++i) {
-      if (state_kind(g_state[i].load()) == kFree) continue;
-      Record* r = record_at(i);
-      if (r->foreign && !contains(r->tid.load(std::memory_order_relaxed))) registry_release(r);
-    }
-    ts_free(known);
-  }
+  g_candidate_count = ncand;
   g_registry_lock.unlock();
 }
 
@@ -381,7 +420,11 @@ void stop_signal_handler(int, siginfo_t*, void* ucv) {
   int saved = errno;
   if (g_active.load(std::memory_order_seq_cst)) {
     uint32_t gen = g_gen.load(std::memory_order_seq_cst);
-    Record* r = t_self ? t_self : registry_find_foreign(raw_gettid());
+    // A thread made by a raw clone without its own TLS sees another
+    // thread's t_self: trust it only if the tid matches.
+    pid_t tid = raw_gettid();
+    Record* r = t_self;
+    if (!r || r->tid.load(std::memory_order_relaxed) != tid) r = registry_find_foreign(tid);
     if (r && is_member(r, gen)) {
       if (try_claim(r, gen)) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);

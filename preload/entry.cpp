@@ -176,8 +176,13 @@ void ensure_init() {
 
 using namespace threadsnap::detail;
 
+namespace threadsnap::detail {
+void unwind_abi_init();
+}
+
 __attribute__((constructor)) static void threadsnap_init() {
   ensure_init();
+  unwind_abi_init();
   {
     int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/comm"), O_RDONLY | O_CLOEXEC));
     if (fd >= 0) {

@@ -228,6 +228,7 @@ void registry_after_fork_child() {
   // others are freed. No other thread exists, so no atomics are contended.
   g_registry_lock.reset();
   g_active.store(0);
+  g_busy.store(0);
   g_free_top = 0;
   g_zombie_count = 0;
   for (uint32_t i = 0; i < kMaxForeign; ++i) g_foreign[i].store(0);

@@ -83,6 +83,9 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   if (t_self) memcpy(r->name, t_self->name, sizeof(r->name));
   else memcpy(r->name, g_process_name, sizeof(r->name));
   int rc = real_pthread_create(t, attr, trampoline, r);
+  // Known before return, so that pthread_setname_np(*t, ...) and a join
+  // right after find the record (the trampoline stores the same value).
+  if (rc == 0) r->pthread = *t;
   if (rc != 0) {
     g_registry_lock.lock();
     r->omit = true;  // it never existed, even if a dump saw it starting

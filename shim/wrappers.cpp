@@ -76,6 +76,15 @@ void resolve_all_real() {
 
 }  // namespace threadsnap::detail
 
+namespace {
+// The lowest fd a select waits on, or -1.
+int first_fd(int n, const fd_set* r, const fd_set* w, const fd_set* e) {
+  for (int fd = 0; fd < n && fd < FD_SETSIZE; ++fd)
+    if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) return fd;
+  return -1;
+}
+}  // namespace
+
 // Fast paths: an uncontended lock never marks the thread blocked. A try that
 // fails with anything but "busy" is what the blocking call would return too.
 #define FAST_NONE

@@ -16,11 +16,12 @@ run_gtest() {
   [ -x "$bin" ] || return 0
   "$bin" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1
   cat "$log"
-  local p f
-  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
-  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n1)
-  if [ -z "$p" ] && [ -z "$f" ]; then f=1; echo "FAILED: $bin did not finish"; fi
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  # --gtest_brief prints the total and the passed count; failed = the rest.
+  local total p
+  total=$(sed -n 's/^\[==========\] \([0-9]*\) tests\{0,1\} from.*ran.*/\1/p' "$log" | tail -n1)
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\{0,1\}\..*/\1/p' "$log" | tail -n1)
+  if [ -z "$total" ]; then echo "FAILED: $bin did not finish"; failed=$((failed + 1)); return; fi
+  passed=$((passed + ${p:-0})); failed=$((failed + total - ${p:-0}))
 }
 
 run_gtest "$top/$build/tests/unit_tests"

@@ -6,8 +6,8 @@ PROG_SRCS := $(wildcard tests/programs/*.c tests/programs/*.cc)
 PROGS     := $(patsubst tests/programs/%,$(BUILD)/tests/programs/%,$(basename $(PROG_SRCS)))
 UNIT_SRCS := $(wildcard tests/unit/*_test.cpp)
 INTEG_SRCS:= $(wildcard tests/integration/*_test.cpp) $(wildcard tests/integration/*_support.cpp)
-GTEST_LIBS = -lgtest -lgtest_main -lpthread
-TEST_CXXFLAGS = -std=c++20 -O1 -g -I. -Itests -Wall $(EXTRA_CXXFLAGS)
+GTEST_LIBS = -lgtest_main -lgtest -lpthread
+TEST_CXXFLAGS = -std=c++20 -O1 -g -fno-omit-frame-pointer -I. -Itests -Wall $(EXTRA_CXXFLAGS)
 
 progflags = $(shell sed -n 's|^// CFLAGS: ||p' $(1) | head -n1)
 
@@ -37,7 +37,7 @@ $(BUILD)/tests/programs/%: tests/programs/%.cc $(DEPS_STAMP)
 
 $(BUILD)/tests/unit_tests: $(UNIT_SRCS) $(LIB_OBJS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) $(TEST_CXXFLAGS) -o $@ $(UNIT_SRCS) $(LIB_OBJS) $(GTEST_LIBS) -ldl
+	$(CXX) $(TEST_CXXFLAGS) -rdynamic -o $@ $(UNIT_SRCS) $(LIB_OBJS) $(GTEST_LIBS) -ldl
 
 $(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

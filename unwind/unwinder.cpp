@@ -25,6 +25,7 @@ struct Libunwind {
   decltype(&_Ux86_64_get_reg) get_reg;
   decltype(&_Ux86_64_set_caching_policy) set_caching_policy;
   decltype(&_Ux86_64_flush_cache) flush_cache;
+  decltype(&_Ux86_64_is_signal_frame) is_signal_frame;
   dwarf_search_fn dwarf_search_unwind_table;
 } U;
 bool g_have_libunwind = false;
@@ -151,8 +152,13 @@ unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_lis
                                access_mem,     access_reg,      access_fpreg,
                                resume,         get_proc_name};
 
+// Index of the first signal trampoline frame (__restore_rt) of the last
+// DWARF unwind, or ~0u.
+uint32_t g_first_sigframe = ~0u;
+
 uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
   unw_cursor_t cursor;
+  g_first_sigframe = ~0u;
   if (!g_as || U.init_remote(&cursor, g_as, c) < 0) {
     out[0] = c->regs[kRIP];
     return 1;
@@ -161,6 +167,8 @@ uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
   while (n < max) {
     unw_word_t ip = 0;
     if (U.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    if (g_first_sigframe == ~0u && U.is_signal_frame && U.is_signal_frame(&cursor) > 0)
+      g_first_sigframe = n;
     out[n++] = ip;
     if (U.step(&cursor) <= 0) break;
   }
@@ -198,6 +206,7 @@ bool unwinder_init() {
   TS_SYM(get_reg, "_Ux86_64_get_reg");
   TS_SYM(set_caching_policy, "_Ux86_64_set_caching_policy");
   TS_SYM(flush_cache, "_Ux86_64_flush_cache");
+  TS_SYM(is_signal_frame, "_Ux86_64_is_signal_frame");
   TS_SYM(dwarf_search_unwind_table, "_Ux86_64_dwarf_search_unwind_table");
 #undef TS_SYM
   if (!U.create_addr_space || !U.init_remote || !U.step || !U.get_reg ||
@@ -218,6 +227,7 @@ void unwinder_begin(bool modules_changed) {
 }
 
 uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp) {
+  g_first_sigframe = ~0u;
   return (use_fp || !g_have_libunwind) ? unwind_fp(c, out, max) : unwind_dwarf(c, out, max);
 }
 
@@ -240,13 +250,21 @@ void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
   }
   uint32_t skip = 0;
   if (first_ours != n && (first_ours == 0 || c->kind == kBlocked)) skip = last_leading_ours + 1;
+  // Our stop signal caught the thread inside one of our own handlers (the
+  // trigger's): past them is the kernel's signal trampoline, and past that
+  // the PC the thread was really interrupted at.
+  bool next_is_pc = false;
+  if (skip && skip == g_first_sigframe && skip + 1 < n) {
+    ++skip;
+    next_is_pc = true;
+  }
   uint32_t w = 0;
   for (uint32_t i = skip; i < n && w < max_frames; ++i)
     if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
   // The first frame of a signal capture is read as a PC. If it is now a
   // return address, point it into the call instruction instead, so that it
   // is still a PC of the caller and symbolizes to the call's line.
-  if (skip && w && c->via == kViaSignal) out[0] -= 1;
+  if (skip && w && c->via == kViaSignal && !next_is_pc) out[0] -= 1;
   c->nframes = w;
 }
 
