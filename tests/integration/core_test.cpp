@@ -115,6 +115,29 @@ TEST_P(BlockedCallsTest, StandardLibraryWaitsInCxx) {
   ExpectCleanExit(p);
 }
 
+// select(n, ...) waits on the fds of its sets: the dump's obj must be an fd
+// it waits on (here the only one, n-1), not n itself.
+TEST(WaitObjectTest, SelectShowsTheFdItWaitsOn) {
+  Process p;
+  START(p, (RunOptions{"blockers", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  auto fd_line = p.WaitForPrefix("selectfd ", seconds(1));
+  ASSERT_TRUE(fd_line);
+  uint64_t fd = strtoull(fd_line->c_str() + 9, nullptr, 10);
+  pid_t tid = p.Tids()["select"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {tid}, seconds(10)));
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(DumpUntil(p, [&](const Dump& d) {
+    auto* t = d.FindTid(tid);
+    return t && t->BlockedIn("select");
+  }, &d, &err, seconds(10))) << err;
+  const ThreadRecord* t = d.FindTid(tid);
+  ASSERT_TRUE(t->obj);
+  EXPECT_EQ(*t->obj, fd) << t->line << "\n(obj should be the fd select waits on, " << fd
+                         << ", not nfds " << fd + 1 << ")";
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, BlockedCallsTest, ::testing::Values("stw", "concurrent"),
                          [](const auto& info) { return info.param; });
 

@@ -139,10 +139,11 @@ char TaskState(pid_t pid, pid_t tid);    // 'R', 'S', ... or 0 if gone
 long TaskSyscall(pid_t pid, pid_t tid);  // syscall number blocked in, -1 running, -2 unknown
 
 // ---- Expectations printed by the programs ---------------------------------
-// Programs print "expect NAME TID STATE CALL OBJ CHAIN":
+// Programs print "expect NAME TID STATE CALL OBJ CHAIN [FIELDS]":
 //   STATE blocked|running; CALL "-" when running; OBJ 0x.. or "-" (unchecked);
 //   CHAIN comma-separated function names, innermost first; a leading '^'
-//   means the chain must start at frame 0.
+//   means the chain must start at frame 0; FIELDS (optional, "-" for none)
+//   comma-separated key=value pairs the thread line must show (owner=TID).
 struct Expectation {
   std::string name;
   pid_t tid = 0;
@@ -150,6 +151,7 @@ struct Expectation {
   std::optional<uint64_t> obj;
   std::vector<std::string> chain;
   bool chain_at_top = false;
+  std::map<std::string, std::string> fields;
 };
 bool ParseExpectation(const std::string& line, Expectation* e);
 
@@ -216,6 +218,8 @@ class Process {
   bool WaitDump(int seq, Dump* out, std::string* error, milliseconds timeout);
   int dumps_taken() const { return dumps_; }
   bool DumpExists(int seq) const;
+  // Each task's state and syscall, and gdb backtraces: for a dump that hangs.
+  std::string DescribeHang();
   // Library threads: tasks of the process whose tid is not in `program_tids`.
   std::vector<pid_t> OtherTasks(const std::set<pid_t>& program_tids);
 

@@ -462,7 +462,15 @@ long TaskSyscall(pid_t pid, pid_t tid) {
 
 bool ParseExpectation(const std::string& line, Expectation* e) {
   auto w = Words(line);
-  if (w.size() != 7 || w[0] != "expect") return false;
+  if ((w.size() != 7 && w.size() != 8) || w[0] != "expect") return false;
+  e->fields.clear();
+  if (w.size() == 8 && w[7] != "-") {
+    for (const auto& kv : Split(w[7], ',')) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) return false;
+      e->fields[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
   e->name = w[1];
   e->tid = atoi(w[2].c_str());
   e->state = w[3];
@@ -505,6 +513,13 @@ std::string CheckThread(const Dump& d, Symbolizer& sym, const ThreadRecord& t,
                            : mode == "stw"            ? "stw"
                                                       : "signal";
     if (t.via != want_via) err << "via=" << t.via << " (expected " << want_via << "); ";
+  }
+  for (const auto& [k, v] : e.fields) {
+    auto it = t.fields.find(k);
+    if (it == t.fields.end())
+      err << "no " << k << "= (expected " << v << "); ";
+    else if (it->second != v)
+      err << k << "=" << it->second << " != " << v << "; ";
   }
   auto names = sym.Names(t);
   int at = FindChain(names, e.chain);
@@ -801,6 +816,7 @@ bool Process::WaitDump(int seq, Dump* out, std::string* error, milliseconds time
     *error = (exited ? "program exited (status " + std::to_string(status_) + ") before dump "
                      : "timed out waiting for dump ") +
              path + "\nstderr:\n" + Stderr();
+    if (!exited) *error += "\n" + DescribeHang();
     return false;
   }
   if (seq > dumps_) dumps_ = seq;
@@ -810,6 +826,65 @@ bool Process::WaitDump(int seq, Dump* out, std::string* error, milliseconds time
     return false;
   }
   return true;
+}
+
+std::string Process::DescribeHang() {
+  std::ostringstream os;
+  os << "threads of " << pid_ << " (tid comm state syscall):\n";
+  for (pid_t t : TaskIds(pid_)) {
+    std::string base = "/proc/" + std::to_string(pid_) + "/task/" + std::to_string(t);
+    std::string comm = ReadFile(base + "/comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    os << "  " << t << " " << comm << " " << TaskState(pid_, t) << " " << TaskSyscall(pid_, t)
+       << "\n";
+  }
+  std::string bt = RunCommand("timeout 60 gdb -p " + std::to_string(pid_) +
+                              " -batch -ex 'thread apply all bt 30' 2>&1 | grep -E '^(Thread|#)'");
+  // Group threads with the same stack (by function names), so that a
+  // thousand parked threads take one entry and the odd ones stand out.
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // stack -> threads
+  std::map<std::string, size_t> index;
+  std::string head, stack, key;
+  auto flush = [&] {
+    if (head.empty()) return;
+    auto it = index.find(key);
+    if (it == index.end()) {
+      index[key] = groups.size();
+      groups.push_back({stack, {head}});
+    } else {
+      groups[it->second].second.push_back(head);
+    }
+    head.clear();
+    stack.clear();
+    key.clear();
+  };
+  std::istringstream in(bt);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Thread", 0) == 0) {
+      flush();
+      head = line;
+      continue;
+    }
+    stack += "  " + line + "\n";
+    // Function name: the word before " (" after the frame address/"in".
+    size_t in_pos = line.find(" in ");
+    size_t start = in_pos != std::string::npos ? in_pos + 4 : line.find(' ') + 2;
+    size_t paren = line.find(" (", start);
+    key += line.substr(start, paren == std::string::npos ? std::string::npos : paren - start) + ";";
+  }
+  flush();
+  std::sort(groups.begin(), groups.end(),
+            [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  os << "gdb backtraces, grouped:\n";
+  size_t budget = 30000;
+  for (const auto& [stk, threads] : groups) {
+    std::string entry = std::to_string(threads.size()) + " thread(s), e.g. " + threads[0] + "\n" + stk;
+    if (entry.size() > budget) break;
+    budget -= entry.size();
+    os << entry;
+  }
+  return os.str();
 }
 
 bool Process::TriggerDump(Dump* out, std::string* error, milliseconds timeout, int sig) {

@@ -6,7 +6,8 @@
  * "woke NAME RET ERRNO" and blocks again (the test asserts no such line: a
  * dump must not disturb a parked thread). After set-up it prints one
  * "expect ..." line per thread (see testprog.h) and "ready". EOF on stdin
- * ends the program with exit status 0. */
+ * ends the program with exit status 0. Expect lines carry extra fields where
+ * the dump names more (the owner of a held lock, a condvar's mutex). */
 #include "testprog.h"
 
 #include <fcntl.h>
@@ -32,6 +33,7 @@ struct worker {
   uintptr_t obj;     /* expected wait object */
   int check_obj;
   const char* func;  /* innermost program function */
+  char extra[96];    /* further key=value fields the dump must show, or "-" */
   pid_t tid;
   pthread_t thread;
 };
@@ -202,7 +204,7 @@ NOIPA void do_spin(void* a) {
 
 static struct worker g_workers[] = {
   {"pause", do_pause, NULL, "pause", 0, 0, "do_pause"},
-  {"join", do_join, &g_pause_thread, "pthread_join", 0, 0, "do_join"},
+  {"join", do_join, &g_pause_thread, "pthread_join", 0, 1, "do_join"},
   {"mutex", do_mutex_lock, &g_m_lock, "pthread_mutex_lock", (uintptr_t)&g_m_lock, 1, "do_mutex_lock"},
   {"mutex_timed", do_mutex_timedlock, &g_m_timed, "pthread_mutex_timedlock", (uintptr_t)&g_m_timed, 1, "do_mutex_timedlock"},
   {"cond", do_cond_wait, &g_cv1, "pthread_cond_wait", (uintptr_t)&g_cv1, 1, "do_cond_wait"},
@@ -218,7 +220,7 @@ static struct worker g_workers[] = {
   {"recv", do_recv, &g_sockpair[0], "recv", 0, 1, "do_recv"},
   {"accept", do_accept, &g_listen_fd, "accept", 0, 1, "do_accept"},
   {"connect", do_connect, &g_connect_fd, "connect", 0, 1, "do_connect"},
-  {"poll", do_poll, &g_pipe_poll[0], "poll", 0, 0, "do_poll"},
+  {"poll", do_poll, &g_pipe_poll[0], "poll", 0, 1, "do_poll"},
   {"select", do_select, &g_pipe_sel[0], "select", 0, 0, "do_select"},
   {"epoll", do_epoll_wait, &g_epfd, "epoll_wait", 0, 1, "do_epoll_wait"},
   {"nanosleep", do_nanosleep, NULL, "nanosleep", 0, 0, "do_nanosleep"},
@@ -227,7 +229,7 @@ static struct worker g_workers[] = {
   {"usleep", do_usleep, NULL, "usleep", 0, 0, "do_usleep"},
   {"sigwait", do_sigwait, &g_sigset, "sigwait", 0, 0, "do_sigwait"},
   {"sigtimedwait", do_sigtimedwait, &g_sigset, "sigtimedwait", 0, 0, "do_sigtimedwait"},
-  {"waitpid", do_waitpid, &g_child, "waitpid", 0, 0, "do_waitpid"},
+  {"waitpid", do_waitpid, &g_child, "waitpid", 0, 1, "do_waitpid"},
   {"futex", do_futex, &g_futex_word, "syscall", (uintptr_t)&g_futex_word, 1, "do_futex"},
   {"spin1", do_spin, NULL, "-", 0, 0, "do_spin"},
   {"spin2", do_spin, NULL, "-", 0, 0, "do_spin"},
@@ -314,14 +316,31 @@ static void setup(void) {
   }
 }
 
-/* Wait objects known only after set-up. */
-static void fill_objects(void) {
+static struct worker* find(const char* name) {
+  for (size_t i = 0; i < NWORKERS; i++)
+    if (strcmp(g_workers[i].name, name) == 0) return &g_workers[i];
+  return NULL;
+}
+
+/* Wait objects and further fields known only after set-up (fds, the child,
+ * the join target, owners). */
+static void fill_objects(pid_t main_tid) {
   for (size_t i = 0; i < NWORKERS; i++) {
     struct worker* w = &g_workers[i];
+    strcpy(w->extra, "-");
     if (w->op == do_read || w->op == do_write || w->op == do_recv || w->op == do_accept ||
-        w->op == do_connect || w->op == do_epoll_wait)
+        w->op == do_connect || w->op == do_epoll_wait || w->op == do_poll || w->op == do_select)
       w->obj = (uintptr_t)*(int*)w->arg;
   }
+  find("waitpid")->obj = (uintptr_t)g_child;
+  find("join")->obj = (uintptr_t)g_pause_thread;
+  snprintf(find("join")->extra, sizeof find("join")->extra, "owner=%d", (int)find("pause")->tid);
+  /* Main holds these: the dump may name the owner, and it must be main. */
+  snprintf(find("mutex")->extra, 96, "owner=%d", (int)main_tid);
+  snprintf(find("mutex_timed")->extra, 96, "owner=%d", (int)main_tid);
+  snprintf(find("cond")->extra, 96, "mutex=0x%lx", (unsigned long)&g_cm1);
+  snprintf(find("cond_timed")->extra, 96, "mutex=0x%lx", (unsigned long)&g_cm2);
+  snprintf(find("cond_clock")->extra, 96, "mutex=0x%lx", (unsigned long)&g_cm3);
 }
 
 NOIPA void main_wait(void) {
@@ -336,7 +355,6 @@ NOIPA void main_wait(void) {
 
 int main(void) {
   setup();
-  fill_objects();
   pthread_setname_np(pthread_self(), "blk-main");
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -347,15 +365,18 @@ int main(void) {
     if (i == 0) g_pause_thread = w->thread;
   }
   for (size_t i = 0; i < NWORKERS; i++) sem_wait(&g_started);
+  fill_objects(tp_gettid());
   for (size_t i = 0; i < NWORKERS; i++) {
     struct worker* w = &g_workers[i];
     int running = strcmp(w->call, "-") == 0;
     char obj[32] = "-";
     if (w->check_obj) snprintf(obj, sizeof obj, "0x%lx", (unsigned long)w->obj);
     tp_line("tid %s %d", w->name, (int)w->tid);
-    tp_line("expect %s %d %s %s %s ^%s," TP_CHAIN, w->name, (int)w->tid,
-            running ? "running" : "blocked", w->call, obj, w->func);
+    tp_line("expect %s %d %s %s %s ^%s," TP_CHAIN " %s", w->name, (int)w->tid,
+            running ? "running" : "blocked", w->call, obj, w->func, w->extra);
   }
+  /* select's wait object is checked by a test of its own (the fd waited on). */
+  tp_line("selectfd %d", g_pipe_sel[0]);
   tp_line("tid blk-main %d", (int)tp_gettid());
   tp_line("expect blk-main %d blocked read 0x0 ^main_wait,main", (int)tp_gettid());
   tp_line("ready");
