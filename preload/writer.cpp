@@ -74,10 +74,23 @@ pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
   return 0;
 }
 
-void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes& t) {
-  uint32_t shown = 0;
+// Whether a member is listed. Not listed: a thread that never existed or
+// vanished before stop 1, and one whose pthread_create had not returned at
+// stop 1 (no tid yet): its creation was not complete at the cut, and the
+// creator could not start another before the cut (creation takes the
+// registry lock, which stop 1 holds), so dumps still hold a prefix of the
+// threads a creator starts.
+bool is_shown(const Record* r, const Capture* c) { return !r->omit && c->tid != 0; }
+
+uint32_t count_shown(const uint32_t* members, uint32_t count) {
+  uint32_t n = 0;
   for (uint32_t i = 0; i < count; ++i)
-    if (!record_at(members[i])->omit) ++shown;
+    if (is_shown(record_at(members[i]), slot_at(members[i]))) ++n;
+  return n;
+}
+
+void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes& t) {
+  uint32_t shown = count_shown(members, count);
   out.s("threadsnap 1\n");
   out.s("pid ").u(static_cast<uint64_t>(raw_getpid())).c('\n');
   const Module* exe = module_at(0);
@@ -101,8 +114,8 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(members[i]);
-    if (r->omit) continue;
     const Capture* c = slot_at(members[i]);
+    if (!is_shown(r, c)) continue;
     out.s("thread tid=").u(static_cast<uint64_t>(c->tid)).s(" name=");
     char name[17] = {};
     memcpy(name, c->name, 16);
@@ -185,9 +198,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
       return;
     }
     if (!g_config.quiet) {
-      uint32_t shown = 0;
-      for (uint32_t i = 0; i < count; ++i)
-        if (!record_at(members[i])->omit) ++shown;
+      uint32_t shown = count_shown(members, count);
       Line l;
       l.s("wrote ").s(final_path.data()).s(" (").u(shown).s(" threads, stop1 ")
           .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")

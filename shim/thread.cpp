@@ -84,8 +84,18 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   else memcpy(r->name, g_process_name, sizeof(r->name));
   int rc = real_pthread_create(t, attr, trampoline, r);
   // Known before return, so that pthread_setname_np(*t, ...) and a join
-  // right after find the record (the trampoline stores the same value).
-  if (rc == 0) r->pthread = *t;
+  // right after find the record (the trampoline stores the same values).
+  if (rc == 0) {
+    r->pthread = *t;
+    // The tid, before the new thread runs: a dump that saw it starting
+    // names it. glibc's thread CPU clock id encodes the tid (~tid << 3 | 6).
+    clockid_t clk;
+    if (pthread_getcpuclockid(*t, &clk) == 0 && (clk & 7) == 6) {
+      pid_t tid = ~(clk >> 3);  // arithmetic shift: clk is negative
+      pid_t expected = 0;
+      r->tid.compare_exchange_strong(expected, tid, std::memory_order_relaxed);
+    }
+  }
   if (rc != 0) {
     g_registry_lock.lock();
     r->omit = true;  // it never existed, even if a dump saw it starting
