@@ -18,6 +18,7 @@
 #include "preload/config.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
+#include "preload/writer.h"
 #include "shim/calls.h"
 #include "unwind/unwinder.h"
 
@@ -132,6 +133,7 @@ void atfork_child() {
   // Only this thread exists now: a clean registry, a new dumper. A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
+  writer_after_fork_child();
   int fd = g_event_fd.load(std::memory_order_relaxed);
   if (fd >= 0) raw_syscall(SYS_close, fd);
   g_event_fd.store(-1);

@@ -159,6 +159,8 @@ void report_failure(const char* what, const char* path, long err) {
 
 }  // namespace
 
+void writer_after_fork_child() { g_seq = 0; }
+
 void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   Text text;
   format(text, members, count, t);

@@ -13,4 +13,7 @@ namespace threadsnap::detail {
 
 void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t);
 
+// A forked child numbers its own dumps from 1.
+void writer_after_fork_child();
+
 }  // namespace threadsnap::detail

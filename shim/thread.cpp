@@ -29,10 +29,13 @@ std::atomic<setname_fn> g_real_setname{nullptr};
 class ExitGuard {
  public:
   explicit ExitGuard(Record* r) : r_(r) {}
+  // t_self stays valid while the thread waits for the registry lock (a stop
+  // 1 may hold it and signal this thread, which must then capture itself),
+  // and is cleared under the lock, where no stop can begin.
   ~ExitGuard() {
-    t_self = nullptr;
     g_registry_lock.lock();
     registry_release(r_);
+    t_self = nullptr;
     g_registry_lock.unlock();
   }
 
