@@ -127,6 +127,15 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       if (c->obj2) out.s(" mutex=").x(c->obj2);
       // The owner is read at the cut for lock waits (coordinator.cpp).
       pid_t owner = is_lock_call(c->call) ? c->owner : 0;
+      // Owner == waiter: a real self-deadlock, or a thread whose lock call
+      // had just succeeded at the cut (still inside the wrapper). Only the
+      // first is still in the same wait now.
+      if (owner == c->tid) {
+        uint32_t w = g_state[members[i]].load(std::memory_order_acquire);
+        bool same_wait = state_kind(w) == kBlocked && state_call(w) == c->call &&
+                         r->since_ns == c->since_ns;
+        if (!same_wait) owner = 0;
+      }
       if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
