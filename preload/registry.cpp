@@ -189,7 +189,8 @@ Record* registry_find_foreign(pid_t tid) {
 
 void registry_set_name(Record* r, const char* name) {
   char tmp[16] = {};
-  strncpy(tmp, name, sizeof(tmp) - 1);
+  size_t n = strnlen(name, sizeof(tmp) - 1);
+  memcpy(tmp, name, n);
   memcpy(r->name, tmp, sizeof(tmp));
 }
 

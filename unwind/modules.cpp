@@ -67,7 +67,9 @@ int collect(dl_phdr_info* info, size_t, void*) {
   const char* name = info->dlpi_name;
   if (!name || !*name) name = g_exe_path;
   else if (strncmp(name, "linux-vdso", 10) == 0) name = "[vdso]";
-  strncpy(m->path, name, sizeof(m->path) - 1);
+  size_t n = strnlen(name, sizeof(m->path) - 1);
+  memcpy(m->path, name, n);
+  m->path[n] = 0;
   read_build_id(info, m);
   ++g_count;
   return 0;

@@ -37,8 +37,9 @@ TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
   for (size_t i = 1; i < rs.size(); ++i) {
     auto a = reinterpret_cast<uintptr_t>(slot_at(rs[i - 1]->index));
     auto b = reinterpret_cast<uintptr_t>(slot_at(rs[i]->index));
-    if (rs[i]->index == rs[i - 1]->index + 1 && rs[i]->index % kChunkRecords)
+    if (rs[i]->index == rs[i - 1]->index + 1 && rs[i]->index % kChunkRecords) {
       EXPECT_GE(b - a, sizeof(Capture) + slot_stack_capacity());
+    }
   }
   for (Record* r : rs) release(r);
 }
