@@ -185,8 +185,9 @@ def render_text(dumps, threads, groups, graph):
             out += frame_lines(t)
         behind = graph.behind.get(i, [])
         if behind:
-            out.append("  %d more thread%s wait behind this deadlock: %s" % (
-                len(behind), "s" if len(behind) > 1 else "", named_list(behind, multi)))
+            out.append("  %d more %s behind this deadlock: %s" % (
+                len(behind), "threads wait" if len(behind) > 1 else "thread waits",
+                named_list(behind, multi)))
     for p in graph.pileups:
         out.append("")
         n = len(p["waiters"])
