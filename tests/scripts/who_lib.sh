@@ -1,0 +1,51 @@
+# Sourced by tests/scripts/test_who_*.sh after lib.sh (not a test itself):
+# start a tests/programs/who_* program under `threadsnap run`, read what it
+# printed, dump it with `threadsnap dump` until the dump shows what the test
+# waits for.
+
+# start_who NAME PROGRAM ARGS...: runs PROGRAM under `threadsnap run` with its
+# dumps in $TMP/NAME.d, waits for its "ready" line; sets PID, OUT (its stdout).
+start_who() {
+  local name=$1 prog=$2; shift 2
+  need_lib; need_program "$prog"
+  mkdir -p "$TMP/$name.d"
+  OUT=$TMP/$name.out
+  THREADSNAP_LIB=$LIB "$TS" run --quiet --dir "$TMP/$name.d" -- "$PROGRAMS/$prog" "$@" \
+    > "$OUT" 2> "$TMP/$name.err" &
+  PID=$!
+  started "$PID"
+  wait_for_line "$OUT" '^(ready|fatal)' 10
+  if grep -q '^fatal' "$OUT"; then fail "$prog $*: $(grep '^fatal' "$OUT")"; fi
+}
+
+# val KIND NAME: the value the program printed as "KIND NAME VALUE" on $OUT.
+val() {
+  local v
+  v=$(awk -v k="$1" -v n="$2" '$1 == k && $2 == n { print $3 }' "$OUT")
+  [ "$(echo "$v" | wc -w)" = 1 ] || fail "no single '$1 $2' line in $OUT"
+  echo "$v"
+}
+
+# dump_until SECONDS REGEX...: dumps $PID with `threadsnap dump --no-report`
+# until one dump has, for every REGEX, a line matching it (ERE, against the raw
+# dump); sets DUMP to that file. Fails after SECONDS, showing the last dump.
+dump_until() {
+  local secs=$1; shift
+  local deadline=$((SECONDS + secs)) f re okay
+  while :; do
+    kill -0 "$PID" 2>/dev/null || fail "process $PID died: $(tail -n 3 "$OUT")"
+    f=$("$TS" dump --no-report --timeout 10 "$PID" 2>> "$TMP/dump.err") ||
+      fail "threadsnap dump $PID failed: $(tail -n 3 "$TMP/dump.err")"
+    okay=1
+    for re in "$@"; do
+      grep -q -E -- "$re" "$f" || { okay=""; break; }
+    done
+    if [ -n "$okay" ]; then DUMP=$f; return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail "no dump within ${secs}s matches '$re'; last dump $f:
+$(grep '^thread ' "$f")"
+  done
+}
+
+# blocked_re TID CALL: a regex for a dump line of TID blocked in CALL.
+blocked_re() { echo "^thread tid=$1 .*state=blocked call=$2 "; }
