@@ -253,12 +253,15 @@ TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
 
 // ---- 10,000 threads -------------------------------------------------------------------------
 
+class ManyThreadsTest : public ::testing::TestWithParam<std::string> {};
+
 // 10,000 threads with 64 KiB stacks, all blocked in read(): one dump holds
 // every one of them exactly once, blocked in read, in a few seconds.
-TEST(ManyThreadsTest, TenThousandBlockedThreads) {
+TEST_P(ManyThreadsTest, TenThousandBlockedThreads) {
+  const std::string mode = GetParam();
   const int kThreads = 10000;
   Process p;
-  START(p, (RunOptions{"many_threads", {std::to_string(kThreads)}, {{"THREADSNAP_MODE", "concurrent"}}}));
+  START(p, (RunOptions{"many_threads", {std::to_string(kThreads)}, {{"THREADSNAP_MODE", mode}}}));
   WAIT_READY(p, seconds(60));
   auto tids = p.Tids();
   ASSERT_EQ(tids.size(), static_cast<size_t>(kThreads + 1));
@@ -271,6 +274,7 @@ TEST(ManyThreadsTest, TenThousandBlockedThreads) {
   ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(30))) << err;
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   EXPECT_EQ(d.CheckWellFormed(), "");
+  EXPECT_EQ(d.header["mode"], mode);
   EXPECT_EQ(d.threads.size(), static_cast<size_t>(kThreads + 1));
   size_t ok = 0;
   std::string first_bad;
@@ -291,6 +295,9 @@ TEST(ManyThreadsTest, TenThousandBlockedThreads) {
   RecordProperty("stop1_ns", std::to_string(d.HeaderU64("stop1_ns")));
   ExpectCleanExit(p, seconds(30));
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, ManyThreadsTest, ::testing::Values("stw", "concurrent"),
+                         [](const auto& info) { return info.param; });
 
 // ---- bad settings -----------------------------------------------------------------------------
 
