@@ -123,7 +123,6 @@ class Symbolizer {
 
  private:
   const Dump& dump_;
-  std::map<std::string, std::unique_ptr<SymbolTable>> tables_;
 };
 
 // Position of `chain` as a contiguous run in `names`, or -1.

@@ -379,10 +379,18 @@ std::string Symbolizer::Name(const ThreadRecord& t, size_t i) {
   uint64_t a = t.LookupAddress(i);
   const Module* m = dump_.ModuleFor(a);
   if (!m) return "";
-  auto& tab = tables_[m->path];
-  if (!tab) {
-    tab = std::make_unique<SymbolTable>();
-    tab->Load(m->path);
+  // One table per file for the whole run: the files do not change under us.
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<SymbolTable>> cache;
+  std::shared_ptr<SymbolTable> tab;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    auto& slot = cache[m->path];
+    if (!slot) {
+      slot = std::make_shared<SymbolTable>();
+      slot->Load(m->path);
+    }
+    tab = slot;
   }
   uint64_t bias = m->bias ? *m->bias : m->start - m->offset;
   return tab->Lookup(a - bias);
@@ -938,10 +946,14 @@ std::string CheckExpectedDump(Process& p, const std::string& mode, Dump* out,
     if (e.state == "blocked") blocked.push_back(e.tid);
   if (!WaitSleeping(p.pid(), blocked, timeout)) return "the blocked threads never all slept";
   std::string err;
+  // A blocked thread's chain is fixed once it is in its call; a running one
+  // may not have reached its loop yet, so wait for its chain too.
   auto matches = [&](const Dump& d) {
+    Symbolizer sym(d);
     for (const auto& e : exps) {
       const ThreadRecord* t = d.FindTid(e.tid);
       if (!t || t->state != e.state || (e.state == "blocked" && t->call != e.call)) return false;
+      if (e.state == "running" && FindChain(sym.Names(*t), e.chain) < 0) return false;
     }
     return true;
   };
