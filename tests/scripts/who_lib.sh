@@ -27,25 +27,24 @@ val() {
 }
 
 # dump_until SECONDS REGEX...: dumps $PID with `threadsnap dump --no-report`
-# until one dump has, for every REGEX, a line matching it (ERE, against the raw
-# dump); sets DUMP to that file. Fails after SECONDS, showing the last dump.
+# until one dump has, for every REGEX, a line matching it (awk ERE, against
+# the raw dump); sets DUMP to that file. Fails after SECONDS, showing the last
+# dump's thread lines and the first REGEX it lacks.
 dump_until() {
   local secs=$1; shift
-  local deadline=$((SECONDS + secs)) f re okay
+  local deadline=$((SECONDS + secs)) f missing
+  printf '%s\n' "$@" > "$TMP/want.re"
   while :; do
     kill -0 "$PID" 2>/dev/null || fail "process $PID died: $(tail -n 3 "$OUT")"
     f=$("$TS" dump --no-report --timeout 10 "$PID" 2>> "$TMP/dump.err") ||
       fail "threadsnap dump $PID failed: $(tail -n 3 "$TMP/dump.err")"
-    okay=1
-    for re in "$@"; do
-      grep -q -E -- "$re" "$f" || { okay=""; break; }
-    done
-    if [ -n "$okay" ]; then DUMP=$f; return 0; fi
+    missing=$(awk 'NR == FNR { re[++n] = $0; next }
+                   { for (i = 1; i <= n; i++) if (!(i in hit) && $0 ~ re[i]) hit[i] = 1 }
+                   END { for (i = 1; i <= n; i++) if (!(i in hit)) { print re[i]; exit } }' \
+                  "$TMP/want.re" "$f")
+    if [ -z "$missing" ]; then DUMP=$f; return 0; fi
     [ "$SECONDS" -lt "$deadline" ] ||
-      fail "no dump within ${secs}s matches '$re'; last dump $f:
+      fail "no dump within ${secs}s matches '$missing'; last dump $f:
 $(grep '^thread ' "$f")"
   done
 }
-
-# blocked_re TID CALL: a regex for a dump line of TID blocked in CALL.
-blocked_re() { echo "^thread tid=$1 .*state=blocked call=$2 "; }
