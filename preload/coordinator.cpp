@@ -204,9 +204,7 @@ void read_lock_owners() {
   }
 }
 
-}  // namespace
-
-bool is_lock_call(uint32_t call) {
+constexpr bool is_lock_call_constexpr(uint32_t call) {
   switch (call) {
     case kCall_pthread_mutex_lock: case kCall_pthread_mutex_timedlock:
     case kCall_pthread_mutex_clocklock: case kCall_pthread_rwlock_rdlock:
@@ -219,36 +217,58 @@ bool is_lock_call(uint32_t call) {
   }
 }
 
+// is_lock_call as a table, for the stop-1 walk.
+struct LockWaits {
+  bool v[256];
+  constexpr LockWaits() : v() {
+    for (uint32_t c = 0; c < 256; ++c) v[c] = is_lock_call_constexpr(c);
+  }
+  bool operator[](uint32_t c) const { return v[c]; }
+};
+constexpr LockWaits lock_waits;
+
+}  // namespace
+
+bool is_lock_call(uint32_t call) { return call < 256 && lock_waits[call]; }
+
 namespace {
 
 // Under the registry lock, with g_gen = gen and g_active published.
 // Async-signal-safe in the sense of DESIGN.md: no allocation, no foreign lock.
 void stop1_walk_and_signal(uint32_t gen) {
-  g_member_count = g_signalled_count = g_lock_waiter_count = 0;
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();
+  bool torn = g_config.test_torn;
+  // The hot loop reads one word per thread, with counters in registers (a
+  // global counter would be reloaded after every atomic load); everything
+  // else is for the few threads that run or start.
+  uint32_t members = 0, signalled = 0, lock_waiters = 0;
   for (uint32_t i = 0; i < hw; ++i) {
     uint32_t w = g_state[i].load(std::memory_order_seq_cst);
+    if (w == kFree) continue;
+    g_members[members++] = i;
     Kind k = state_kind(w);
-    if (k == kFree) continue;
+    if (TS_LIKELY(k == kBlocked && !torn)) {
+      if (lock_waits[state_call(w) & 0xff]) g_lock_waiters[lock_waiters++] = i;
+      continue;
+    }
     Record* r = record_at(i);
-    g_members[g_member_count++] = i;
     if (k == kStarting) {
       if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
-    } else if (k == kRunning || g_config.test_torn) {
-      g_signalled[g_signalled_count++] = i;
-      if (!g_config.test_torn &&
-          raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal) == -ESRCH &&
-          try_claim(r, gen)) {
-        // Gone already (a foreign thread that exited): not in this dump.
-        capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
-        r->omit = true;
-        note_done(r, gen);
-      }
-    } else if (is_lock_call(state_call(w))) {
-      g_lock_waiters[g_lock_waiter_count++] = i;
+      continue;
+    }
+    g_signalled[signalled++] = i;
+    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal) == -ESRCH &&
+        try_claim(r, gen)) {
+      // Gone already (a foreign thread that exited): not in this dump.
+      capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
+      r->omit = true;
+      note_done(r, gen);
     }
   }
+  g_member_count = members;
+  g_signalled_count = signalled;
+  g_lock_waiter_count = lock_waiters;
 }
 
 // Test-only capture order with no cut: one thread at a time, each let go
@@ -483,6 +503,15 @@ void take_dump() {
   bool changed = modules_refresh();
   adopt_foreign_threads();
 
+  // Bring the state array into this core's cache before the stop: the walk
+  // in stop 1 then costs about 1 ns a thread instead of a cache miss each
+  // few threads.
+  {
+    uint32_t hw = g_hi_water.load(std::memory_order_acquire), sum = 0;
+    for (uint32_t i = 0; i < hw; i += 16) sum += g_state[i].load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < hw; i += 16) g_members[i] = sum;
+  }
+
   DumpTimes t = {};
   t.time_ns = now_ns(CLOCK_REALTIME);
   uint64_t t0 = now_ns();
@@ -495,7 +524,7 @@ void take_dump() {
   g_active.store(1, std::memory_order_seq_cst);
   stop1_walk_and_signal(gen);
   if (g_config.test_torn) torn_capture(gen, t0);
-  else wait_for_signalled(gen, t0);
+  else if (g_signalled_count) wait_for_signalled(gen, t0);
   read_lock_owners();
 
   if (g_config.concurrent) {

@@ -27,11 +27,11 @@ thread_local Record* t_self TS_TLS = nullptr;
 thread_local int t_depth TS_TLS = 0;
 thread_local int t_stop_signalled TS_TLS = 0;
 
-namespace {
-
-constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
 std::atomic<Record*> g_record_chunks[kChunks];
 std::atomic<unsigned char*> g_slot_chunks[kChunks];
+
+namespace {
+
 size_t g_slot_size = 0;
 
 uint32_t g_free[kMaxThreads];  // free record indices (stack)
@@ -78,11 +78,6 @@ bool ensure_chunk(uint32_t index) {
 }
 
 }  // namespace
-
-Record* record_at(uint32_t index) {
-  Record* chunk = g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire);
-  return chunk ? chunk + index % kChunkRecords : nullptr;
-}
 
 Capture* slot_at(uint32_t index) {
   unsigned char* chunk = g_slot_chunks[index / kChunkRecords].load(std::memory_order_acquire);

@@ -98,7 +98,15 @@ extern thread_local Record* t_self TS_TLS;
 extern thread_local int t_depth TS_TLS;        // >0 inside a wrapper
 extern thread_local int t_stop_signalled TS_TLS;  // our stop signal ran
 
-Record* record_at(uint32_t index);
+inline constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
+extern std::atomic<Record*> g_record_chunks[kChunks];
+extern std::atomic<unsigned char*> g_slot_chunks[kChunks];
+
+// Async-signal-safe.
+inline Record* record_at(uint32_t index) {
+  Record* chunk = g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire);
+  return chunk ? chunk + index % kChunkRecords : nullptr;
+}
 Capture* slot_at(uint32_t index);
 unsigned char* slot_bytes(Capture* c);
 size_t slot_stack_capacity();
