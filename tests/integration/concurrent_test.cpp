@@ -198,7 +198,7 @@ TEST_P(CreationPrefixTest, DumpsHoldAPrefix) {
                         seconds(20)));
   std::map<pid_t, std::string> name_of;
   for (auto& [name, tid] : p.Tids()) name_of[tid] = name;
-  int partial = 0, zero_tid_records = 0;
+  int partial = 0, zero_tid_records = 0, starting = 0;
   std::string first_problem;
   auto problem = [&](const std::string& what) {
     if (first_problem.empty()) first_problem = what;
@@ -223,6 +223,13 @@ TEST_P(CreationPrefixTest, DumpsHoldAPrefix) {
       }
       if (it->second.size() > 1 && it->second[0] == 'p' && isdigit(it->second[1]))
         idx.push_back(atoi(it->second.c_str() + 1));
+      if (t.via == "start") {
+        // Created, not yet running: one frame, its start routine (a PC).
+        starting++;
+        Symbolizer sym(d);
+        if (t.frames.size() != 1 || sym.Name(t, 0) != "thread_main" || t.state != "running")
+          problem("a via=start record is not one frame at thread_main: " + sym.Describe(t));
+      }
     }
     std::sort(idx.begin(), idx.end());
     std::set<int> uniq(idx.begin(), idx.end());
@@ -242,6 +249,7 @@ TEST_P(CreationPrefixTest, DumpsHoldAPrefix) {
   EXPECT_GE(partial, 3) << "only " << partial << " of " << dumps.size()
                         << " dumps were taken during creation";
   RecordProperty("dumps", static_cast<int>(dumps.size()));
+  RecordProperty("starting_records", starting);
   ExpectCleanExit(p, seconds(20));
 }
 
