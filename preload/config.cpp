@@ -80,7 +80,8 @@ bool set_sweep_delay(const char* v) {
   return true;
 }
 bool set_torn(const char* v) {
-  g_config.test_torn = strcmp(v, "1") == 0;
+  if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) return false;
+  g_config.test_torn = v[0] == '1';
   return true;
 }
 
@@ -146,9 +147,16 @@ void config_load() {
   for (const Option& o : kOptions) {
     const char* v = getenv(o.name);
     if (v && !o.set(v)) {
+      // Quote a long value only in part, so the verdict stays on the line.
+      char quoted[72];
+      size_t n = strlen(v);
+      memcpy(quoted, v, n < 64 ? n : 64);
+      quoted[n < 64 ? n : 64] = 0;
       Line l;
-      l.s("warning: ").s(o.name).s("='").s(v).s("' is not valid; using the default (")
-          .s(o.default_text).s(")");
+      l.s("warning: ").s(o.name).s("='").s(quoted);
+      if (n > 64) l.s("...' (").u(n).s(" bytes)");
+      else l.s("'");
+      l.s(" is not valid; using the default (").s(o.default_text).s(")");
       log_line(l);
     }
   }

@@ -65,6 +65,8 @@ struct alignas(64) Record {
   std::atomic<uint32_t> done{0};
   std::atomic<uint32_t> done_waiters{0};
   std::atomic<pid_t> tid{0};
+  std::atomic<uint32_t> creator_done{0};     // pthread_create returned in the creator
+  std::atomic<uint32_t> creator_waiting{0};  // the thread waits for that to exit
   uint32_t index = 0;
   uint32_t born_gen = 0;  // g_gen when registered; members of G have born_gen < G
   bool foreign = false;

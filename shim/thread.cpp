@@ -33,6 +33,11 @@ class ExitGuard {
   // 1 may hold it and signal this thread, which must then capture itself),
   // and is cleared under the lock, where no stop can begin.
   ~ExitGuard() {
+    // The creator may still be reading our pthread_t (pthread_create).
+    if (!r_->creator_done.load(std::memory_order_seq_cst)) {
+      r_->creator_waiting.store(1, std::memory_order_seq_cst);
+      while (!r_->creator_done.load(std::memory_order_seq_cst)) futex_wait(&r_->creator_done, 0);
+    }
     g_registry_lock.lock();
     registry_release(r_);
     t_self = nullptr;
@@ -90,14 +95,19 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   // right after find the record (the trampoline stores the same values).
   if (rc == 0) {
     r->pthread = *t;
-    // The tid, before the new thread runs: a dump that saw it starting
-    // names it. glibc's thread CPU clock id encodes the tid (~tid << 3 | 6).
+    // The tid, even if the new thread has not run yet, so that a dump that
+    // sees it starting can list it. glibc's thread CPU clock id encodes the
+    // tid (~tid << 3 | 6). *t is safe to use here even for a detached
+    // thread: the thread waits for creator_done before it can exit.
     clockid_t clk;
-    if (pthread_getcpuclockid(*t, &clk) == 0 && (clk & 7) == 6) {
+    if (!r->tid.load(std::memory_order_relaxed) && pthread_getcpuclockid(*t, &clk) == 0 &&
+        (clk & 7) == 6) {
       pid_t tid = ~(clk >> 3);  // arithmetic shift: clk is negative
       pid_t expected = 0;
       r->tid.compare_exchange_strong(expected, tid, std::memory_order_relaxed);
     }
+    r->creator_done.store(1, std::memory_order_seq_cst);
+    if (r->creator_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&r->creator_done);
   }
   if (rc != 0) {
     g_registry_lock.lock();
