@@ -62,6 +62,7 @@ const char* call_name(uint32_t id) {
 
 void resolve_cond_real();  // shim/cond_compat.cpp
 void resolve_misc_real();  // shim/thread.cpp
+void resolve_vfork_real();  // shim/vfork.cpp
 
 void resolve_all_real() {
 #define TS_X_RESOLVE(ret, name, params, args, ...)                                    \
@@ -72,6 +73,7 @@ void resolve_all_real() {
 #undef TS_X_RESOLVE
   resolve_cond_real();
   resolve_misc_real();
+  resolve_vfork_real();
 }
 
 }  // namespace threadsnap::detail
