@@ -172,6 +172,7 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
         Capture* c = slot_at(r->index);
         capture_header(r, c, gen, kViaTimeout, kRunning, 0);
         if (gone) r->omit = true;
+        else r->timed_out = true;
         note_done(r, gen);
       }
     }
@@ -255,6 +256,13 @@ void stop1_walk_and_signal(uint32_t gen) {
     Record* r = record_at(i);
     if (k == kStarting) {
       if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
+      continue;
+    }
+    if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && try_claim(r, gen)) {
+      // It still blocks our stop signal (checked before this stop): it
+      // cannot answer, so the stop does not wait for it again.
+      capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
+      note_done(r, gen);
       continue;
     }
     g_signalled[signalled++] = i;
@@ -433,6 +441,40 @@ void adopt_foreign_threads() {
   g_registry_lock.unlock();
 }
 
+// Threads that did not answer the last stop: if one still blocks our stop
+// signal (SigBlk in /proc/self/task/TID/status), the next stops do not signal
+// or wait for it (it is listed via=timeout at once) until it unblocks it.
+// A whole-process pause of the stop timeout at every dump would harm the
+// program more than a missing stack.
+void recheck_silent_threads() {
+  uint32_t hw = g_hi_water.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (state_kind(g_state[i].load(std::memory_order_relaxed)) == kFree) continue;
+    Record* r = record_at(i);
+    if (!r->timed_out && !r->skip_signal.load(std::memory_order_relaxed)) continue;
+    r->timed_out = false;
+    Line path;
+    path.s("/proc/self/task/").u(static_cast<uint64_t>(r->tid.load(std::memory_order_relaxed)))
+        .s("/status");
+    char buf[2048];
+    int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                                          O_RDONLY | O_CLOEXEC));
+    bool blocked = false;
+    if (fd >= 0) {
+      long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+      raw_syscall(SYS_close, fd);
+      buf[n > 0 ? n : 0] = 0;
+      if (const char* p = n > 0 ? strstr(buf, "SigBlk:\t") : nullptr) {
+        uint64_t mask = 0;
+        for (p += 8; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
+          mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+        blocked = (mask >> (g_stop_signal - 1)) & 1;
+      }
+    }
+    r->skip_signal.store(blocked, std::memory_order_relaxed);
+  }
+}
+
 void sleep_ms(int ms) {
   timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
@@ -502,6 +544,7 @@ void take_dump() {
   // Before the stop: everything that may allocate or take the loader lock.
   bool changed = modules_refresh();
   adopt_foreign_threads();
+  recheck_silent_threads();
 
   // Bring the state array into this core's cache before the stop: the walk
   // in stop 1 then costs about 1 ns a thread instead of a cache miss each

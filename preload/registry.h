@@ -72,6 +72,8 @@ struct alignas(64) Record {
   bool foreign = false;
   bool zombie = false;     // released while a dump still needs its slot
   bool omit = false;       // never really existed (failed create, vanished)
+  bool timed_out = false;  // did not answer the stop signal last time
+  std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
   void* (*start_fn)(void*) = nullptr;
