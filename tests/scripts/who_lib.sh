@@ -5,12 +5,13 @@
 
 # start_who NAME PROGRAM ARGS...: runs PROGRAM under `threadsnap run` with its
 # dumps in $TMP/NAME.d, waits for its "ready" line; sets PID, OUT (its stdout).
+# WHO_NICE=N runs it at nice N (busy programs leave the test its CPU time).
 start_who() {
   local name=$1 prog=$2; shift 2
   need_lib; need_program "$prog"
   mkdir -p "$TMP/$name.d"
   OUT=$TMP/$name.out
-  THREADSNAP_LIB=$LIB "$TS" run --quiet --dir "$TMP/$name.d" -- "$PROGRAMS/$prog" "$@" \
+  THREADSNAP_LIB=$LIB nice -n "${WHO_NICE:-0}" "$TS" run --quiet --dir "$TMP/$name.d" -- "$PROGRAMS/$prog" "$@" \
     > "$OUT" 2> "$TMP/$name.err" &
   PID=$!
   started "$PID"
