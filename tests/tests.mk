@@ -45,3 +45,4 @@ $(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h
 
 test: all
 	@tests/run_tests.sh $(BUILD)
+-include tests/soak.mk

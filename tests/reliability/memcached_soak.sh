@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Soak with a real server under real load (`make soak`, not `make test`):
+# Debian's memcached with 4 worker threads under the library, loaded by
+# Debian's memaslap (memcaslap in libmemcached-tools) for REL_MEMCACHED_SECONDS
+# (default 60) with a dump every 100 ms. Passes if:
+#   - memaslap reports no errors (verify_failed 0, no error lines),
+#   - its throughput is within 5% of the same load on the same server under
+#     the library without dumps (the mean of a run before and a run after),
+#   - every dump is whole and lists the 4 workers (the kernel's mc-worker
+#     threads) and memcached answers afterwards.
+# memcached and memaslap share this machine's cores, so each is pinned to its
+# own half of them when there are at least 2.
+source "$(dirname "$0")/../scripts/lib.sh"
+source "$TOP/tests/reliability/lib.sh"
+need_lib
+SECS=${REL_MEMCACHED_SECONDS:-60}
+BASE_SECS=$(( (SECS + 1) / 2 ))
+command -v memcached > /dev/null || fail "memcached not installed (make deps)"
+SLAP=$(command -v memaslap || command -v memcaslap || true)
+[ -n "$SLAP" ] || fail "memaslap/memcaslap not installed (libmemcached-tools; make deps)"
+
+ncpu=$(nproc)
+server_cpus=0-$(( ncpu / 2 - 1 )); client_cpus=$(( ncpu / 2 ))-$(( ncpu - 1 ))
+[ "$ncpu" -ge 2 ] || { server_cpus=0; client_cpus=0; }
+D=$TMP/d
+mkdir -p "$D"
+port=$(free_port)
+LD_PRELOAD="$LIB" THREADSNAP_DIR="$D" THREADSNAP_QUIET=1 \
+  taskset -c "$server_cpus" memcached -t 4 -p "$port" -l 127.0.0.1 -U 0 -u "$(id -un)" -c 4096 \
+  > "$TMP/mc.out" 2> "$TMP/mc.err" &
+mc=$!
+started "$mc"
+ask_version() {
+  local reply
+  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
+  [[ $reply == VERSION* ]]
+}
+for ((i = 0; i < 100; i++)); do ask_version && break; sleep 0.1; done
+ask_version || fail "memcached does not answer on port $port: $(cat "$TMP/mc.err")"
+grep -q libthreadsnap "/proc/$mc/maps" || fail "memcached runs without the library"
+workers=$(grep -lx mc-worker /proc/"$mc"/task/*/comm | cut -d/ -f5 | sort -n | tr '\n' ' ')
+[ "$(echo $workers | wc -w)" = 4 ] || fail "expected 4 mc-worker threads, got: $workers"
+
+# load NAME SECONDS: one memaslap run; prints its TPS, fails on any error.
+load() {
+  local out=$TMP/slap.$1
+  taskset -c "$client_cpus" timeout $(( $2 + 60 )) "$SLAP" -s "127.0.0.1:$port" -T 2 -c 64 \
+    -t "${2}s" -v 0.01 > "$out" 2>&1 || fail "memaslap ($1) failed: $(tail -n 5 "$out")"
+  grep -q '^verify_failed: 0$' "$out" || fail "memaslap ($1) verification failed: $(grep verify "$out")"
+  if grep -v -E '^(verify_failed|verify_misses|get_misses)' "$out" | grep -i -E 'error|fail|refused|timeout'; then
+    fail "memaslap ($1) reported errors"
+  fi
+  local tps
+  tps=$(sed -n 's/.* TPS: \([0-9]*\) .*/\1/p' "$out" | tail -n1)
+  [ -n "$tps" ] && [ "$tps" -gt 0 ] || fail "no throughput from memaslap ($1): $(tail -n 3 "$out")"
+  echo "$tps"
+}
+
+load warmup 5 > /dev/null
+before=$(load before "$BASE_SECS")
+echo "throughput without dumps (before): $before ops/s"
+
+# The run with a dump every 100 ms.
+(
+  while :; do kill -USR2 "$mc" 2> /dev/null || exit 0; sleep 0.1; done
+) &
+dumper=$!
+started "$dumper"
+during=$(load during "$SECS")
+kill "$dumper"
+wait "$dumper" 2> /dev/null || true
+echo "throughput with a dump every 100 ms for $SECS s: $during ops/s"
+# The last dump may still be in progress: wait for its temporary file to go.
+for ((i = 0; i < 250; i++)); do
+  ls -A "$D" | grep -q '^\.threadsnap' || break
+  sleep 0.02
+done
+
+after=$(load after "$BASE_SECS")
+echo "throughput without dumps (after): $after ops/s"
+ask_version || fail "memcached stopped answering"
+
+# Every dump whole, with the 4 workers.
+n=0
+for f in $(rel_dumps "$D" "$mc"); do
+  rel_check_dump "$D/$f"
+  for w in $workers; do
+    grep -q "^thread tid=$w " "$D/$f" || fail "$f does not list worker $w"
+  done
+  n=$((n + 1))
+done
+want=$(( SECS * 10 * 8 / 10 ))
+[ "$n" -ge "$want" ] || fail "only $n dumps in $SECS s (a dump every 100 ms should give ~$((SECS * 10)))"
+echo "$n dumps, each whole and listing the 4 workers ($workers)"
+[ -z "$(grep -v '^threadsnap: wrote' "$TMP/mc.err" | grep threadsnap)" ] ||
+  fail "threadsnap complained: $(grep threadsnap "$TMP/mc.err" | head -n 5)"
+
+base=$(( (before + after) / 2 ))
+python3 - "$base" "$during" << 'PY' || fail "throughput with dumps dropped by more than 5%"
+import sys
+base, during = int(sys.argv[1]), int(sys.argv[2])
+ratio = during / base
+print("with dumps / without: %.3f" % ratio)
+sys.exit(0 if ratio >= 0.95 else 1)
+PY
+ok "memcached soak: $n dumps, throughput $during vs $base ops/s, no load errors"

@@ -1,0 +1,41 @@
+# Reliability targets (issue 6). Included from tests/tests.mk.
+#
+#   make soak        the soak probe (token ring + creation prefix + thread
+#                    churn under continuous dumps) for SOAK_SECONDS (default
+#                    300), then memcached under memaslap load with a dump every
+#                    100 ms for REL_MEMCACHED_SECONDS (default 60); minutes,
+#                    not part of `make test` (which runs a 25 s soak)
+#   make check-asan  the library, the test programs and the tests built with
+#                    AddressSanitizer and UndefinedBehaviorSanitizer in
+#                    $(ASAN_BUILD), then the whole suite run from there; fails
+#                    if a test fails or any process wrote a sanitizer report
+
+SOAK_SECONDS ?= 300
+REL_ENV = THREADSNAP_LIB=$(abspath $(BUILD))/libthreadsnap.so \
+          THREADSNAP_PROGRAMS=$(abspath $(BUILD))/tests/programs THREADSNAP_TOP=$(CURDIR)
+
+soak: all
+	$(REL_ENV) THREADSNAP_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  $(BUILD)/tests/integration_tests --gtest_filter='RelSoak.*'
+	$(REL_ENV) tests/reliability/memcached_soak.sh
+
+# Under build/ so that it is ignored and `make clean` removes it.
+ASAN_BUILD ?= build/asan
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_LOGS    = $(abspath $(ASAN_BUILD))/sanitizer-logs
+# The ASan library is preloaded ahead of libasan (which it pulls in itself):
+# tell ASan that this order is intended. Every report goes to a file too, so
+# that one from a process whose exit status no test looks at still fails.
+SAN_ENV = ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:log_path=$(SAN_LOGS)/asan \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) EXTRA_CXXFLAGS="$(SAN_FLAGS)" \
+	  EXTRA_LDFLAGS="$(SAN_FLAGS)" EXTRA_PROG_FLAGS="$(SAN_FLAGS)" all
+	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
+	@status=0; $(SAN_ENV) tests/run_tests.sh $(ASAN_BUILD) || status=1; \
+	if [ -n "$$(ls -A $(SAN_LOGS))" ]; then \
+	  echo "check-asan: sanitizer reports in $(SAN_LOGS):"; \
+	  for f in $(SAN_LOGS)/*; do echo "== $$f"; head -n 40 "$$f"; done; status=1; \
+	fi; \
+	[ $$status = 0 ] && echo "check-asan: the suite ran clean under ASan+UBSan"; exit $$status
