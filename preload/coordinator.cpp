@@ -112,7 +112,6 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
   capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
-  c->owner = 0;  // it was running at the walk: no owner was read for it
   regs_from_ucontext(c, uc);
   copy_stack(r, c, c->regs[kRSP]);
 }
@@ -185,11 +184,14 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
 // Owners of the locks members wait for, read while the world is cut, so
 // that the wait-for graph is one instant. A hint: glibc clears __owner
 // briefly right after it takes a mutex. Never written.
-void read_lock_owners() {
+// owner_gen marks the values read at this cut: a slot also holds what an
+// earlier dump read for the same thread.
+void read_lock_owners(uint32_t gen) {
   for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
     Record* r = record_at(g_lock_waiters[i]);
     Capture* c = slot_at(r->index);
     c->owner = 0;
+    c->owner_gen = gen;
     if (r->call == kCall_pthread_rwlock_rdlock || r->call == kCall_pthread_rwlock_wrlock ||
         r->call == kCall_pthread_rwlock_timedrdlock || r->call == kCall_pthread_rwlock_timedwrlock ||
         r->call == kCall_pthread_rwlock_clockrdlock || r->call == kCall_pthread_rwlock_clockwrlock) {
@@ -202,6 +204,12 @@ void read_lock_owners() {
     // PI and robust mutexes keep the owner's tid in the lock word.
     if (kind & (16 | 32)) c->owner = m->__data.__lock & 0x3fffffff;
     else c->owner = m->__data.__owner;
+    // A recursive or error-checking mutex never blocks its owner (it counts
+    // or returns EDEADLK): an owner equal to the waiter is not a deadlock.
+    int type = kind & 3;
+    if ((type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) &&
+        c->owner == r->tid.load(std::memory_order_relaxed))
+      c->owner = 0;
   }
 }
 
@@ -568,7 +576,7 @@ void take_dump() {
   stop1_walk_and_signal(gen);
   if (g_config.test_torn) torn_capture(gen, t0);
   else if (g_signalled_count) wait_for_signalled(gen, t0);
-  read_lock_owners();
+  read_lock_owners(gen);
 
   if (g_config.concurrent) {
     release(gen);  // end of stop 1: the world runs, the sweep begins

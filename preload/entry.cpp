@@ -46,6 +46,19 @@ void trigger_handler(int) {
   errno = saved;
 }
 
+// Loads the private allocator and the unwinder on the first dump, so that a
+// process that is never dumped (every child of a `threadsnap run` shell
+// script, say) pays nothing for them. On the dumper thread, before any stop.
+void load_helpers_once() {
+  static bool loaded = false;
+  if (loaded) return;
+  loaded = true;
+  if (!alloc_init())
+    log_msg("warning: libmimalloc.so.2 not found; using mmap for threadsnap's own memory");
+  if (!g_config.unwind_fp && !unwinder_init())
+    log_msg("warning: libunwind-x86_64.so.8 not usable; unwinding with frame pointers");
+}
+
 void* dumper_main(void*) {
   g_dumper_tid = raw_gettid();
   for (;;) {
@@ -57,6 +70,7 @@ void* dumper_main(void*) {
       log_msg("error: the dumper cannot read its trigger; dumps are off");
       return nullptr;
     }
+    load_helpers_once();
     take_dump();
   }
 }
@@ -194,10 +208,6 @@ __attribute__((constructor)) static void threadsnap_init() {
     }
   }
   registry_init_main_thread();
-  if (!alloc_init())
-    log_msg("warning: libmimalloc.so.2 not found; using mmap for threadsnap's own memory");
-  if (!g_config.unwind_fp && !unwinder_init())
-    log_msg("warning: libunwind-x86_64.so.8 not usable; unwinding with frame pointers");
   install_handlers();
   if (g_disabled) return;
   if (!start_dumper()) {

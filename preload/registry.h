@@ -50,7 +50,8 @@ struct Capture {
   uintptr_t obj, obj2;  // wait object; obj2: the mutex of a condvar wait
   uint64_t since_ns;    // CLOCK_MONOTONIC when it blocked
   pid_t tid;
-  pid_t owner;          // holder of obj at stop 1, 0 if unknown
+  pid_t owner;          // holder of obj at stop 1, 0 if unknown...
+  uint32_t owner_gen;   // ...valid only when this equals gen (read at this cut)
   char name[16];
   uint64_t regs[kNumRegs];
   uintptr_t copy_base;  // address of the first copied stack byte

@@ -65,6 +65,26 @@ class Text {
   bool failed_ = false;
 };
 
+// Whether the thread of c is still in the wait c recorded, asleep (state S
+// in /proc/self/task/TID/stat), rather than just past a lock it has taken.
+bool still_asleep_in(const Record* r, uint32_t index, const Capture* c) {
+  uint32_t w = g_state[index].load(std::memory_order_acquire);
+  if (state_kind(w) != kBlocked || state_call(w) != c->call || r->since_ns != c->since_ns)
+    return false;
+  Line path;
+  path.s("/proc/self/task/").u(static_cast<uint64_t>(c->tid)).s("/stat");
+  char buf[512];
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+  raw_syscall(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');  // the name may hold spaces and parentheses
+  return p && p[1] == ' ' && p[2] == 'S';
+}
+
 // pthread_t -> tid of the members, for pthread_join's owner.
 pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
   for (uint32_t i = 0; i < count; ++i) {
@@ -126,16 +146,11 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       out.s(" blocked_ns=").u(since);
       if (c->obj2) out.s(" mutex=").x(c->obj2);
       // The owner is read at the cut for lock waits (coordinator.cpp).
-      pid_t owner = is_lock_call(c->call) ? c->owner : 0;
+      pid_t owner = is_lock_call(c->call) && c->owner_gen == c->gen ? c->owner : 0;
       // Owner == waiter: a real self-deadlock, or a thread whose lock call
       // had just succeeded at the cut (still inside the wrapper). Only the
-      // first is still in the same wait now.
-      if (owner == c->tid) {
-        uint32_t w = g_state[members[i]].load(std::memory_order_acquire);
-        bool same_wait = state_kind(w) == kBlocked && state_call(w) == c->call &&
-                         r->since_ns == c->since_ns;
-        if (!same_wait) owner = 0;
-      }
+      // first is still in the same wait now, asleep in the kernel.
+      if (owner == c->tid && !still_asleep_in(r, members[i], c)) owner = 0;
       if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
