@@ -181,6 +181,12 @@ void report_failure(const char* what, const char* path, long err) {
   log_line(l);
 }
 
+void report_skip(const char* path) {
+  Line l;
+  l.s("warning: ").s(path).s(" already exists (a file or link threadsnap did not write); not replaced, trying the next name");
+  log_line(l);
+}
+
 }  // namespace
 
 void writer_after_fork_child() { g_seq = 0; }
@@ -200,7 +206,10 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
     tmp_path.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
     long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd == -EEXIST) continue;  // a leftover or a planted file: next name
+    if (fd == -EEXIST) {  // a leftover or a planted file or link: never opened
+      report_skip(tmp_path.data());
+      continue;
+    }
     if (fd < 0) {
       report_failure("open", tmp_path.data(), fd);
       return;
@@ -216,6 +225,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
                            AT_FDCWD, reinterpret_cast<long>(final_path.data()), RENAME_NOREPLACE, 0);
     if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
       raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
+      report_skip(final_path.data());
       continue;
     }
     if (rc < 0) {
