@@ -177,7 +177,7 @@ Record* registry_find_foreign(pid_t tid) {
     uint32_t v = g_foreign[i].load(std::memory_order_acquire);
     if (!v) continue;
     Record* r = record_at(v - 1);
-    if (r && r->tid.load(std::memory_order_relaxed) == tid) return r;
+    if (r->tid.load(std::memory_order_relaxed) == tid) return r;
   }
   return nullptr;
 }

@@ -107,10 +107,11 @@ inline constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
 extern std::atomic<Record*> g_record_chunks[kChunks];
 extern std::atomic<unsigned char*> g_slot_chunks[kChunks];
 
-// Async-signal-safe.
+// The record of an index below g_hi_water (its chunk exists before the
+// index is handed out). Async-signal-safe.
 inline Record* record_at(uint32_t index) {
-  Record* chunk = g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire);
-  return chunk ? chunk + index % kChunkRecords : nullptr;
+  return g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire) +
+         index % kChunkRecords;
 }
 Capture* slot_at(uint32_t index);
 unsigned char* slot_bytes(Capture* c);

@@ -2,6 +2,7 @@
 // the real functions. Expanded from shim/calls.def.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "shim/calls.def"
@@ -28,5 +29,18 @@ void resolve_all_real();
 
 // Looks up the next definition of a symbol; reports a missing one once.
 void* resolve_next(const char* name, const char* version);
+
+// The real function behind a hand-written wrapper, resolved on first use
+// (wrappers may run before our constructor). NOT async-signal-safe the
+// first time.
+template <typename F>
+F real_fn(std::atomic<F>& slot, const char* name, const char* version = nullptr) {
+  F f = slot.load(std::memory_order_acquire);
+  if (__builtin_expect(!f, 0)) {
+    f = reinterpret_cast<F>(resolve_next(name, version));
+    slot.store(f, std::memory_order_release);
+  }
+  return f;
+}
 
 }  // namespace threadsnap::detail

@@ -37,23 +37,13 @@ TS_COND_CALLS(TS_X_PTRS)
 TS_COND_PLAIN(TS_X_PTRS)
 #undef TS_X_PTRS
 
-template <typename F>
-F get(std::atomic<F>& slot, const char* name, const char* version) {
-  F f = slot.load(std::memory_order_relaxed);
-  if (TS_UNLIKELY(!f)) {
-    f = reinterpret_cast<F>(resolve_next(name, version));
-    slot.store(f, std::memory_order_relaxed);
-  }
-  return f;
-}
-
 }  // namespace
 
 namespace threadsnap::detail {
 void resolve_cond_real() {
 #define TS_X_RES(ret, name, params, args, ...) \
-  get(real_##name##_new, #name, kNew);         \
-  get(real_##name##_old, #name, kOld);
+  real_fn(real_##name##_new, #name, kNew);         \
+  real_fn(real_##name##_old, #name, kOld);
   TS_COND_CALLS(TS_X_RES)
   TS_COND_PLAIN(TS_X_RES)
 #undef TS_X_RES
@@ -62,7 +52,7 @@ void resolve_cond_real() {
 
 #define TS_X_COND(ret, name, params, args, obj, obj2, ver, tag)                          \
   TS_EXPORT ret threadsnap_##name##_##tag params {                                       \
-    auto fn = get(real_##name##_##tag, #name, ver);                                      \
+    auto fn = real_fn(real_##name##_##tag, #name, ver);                                      \
     Record* self = t_self;                                                               \
     if (!self || t_depth) return fn args;                                                \
     BlockScope scope(self, kCall_##name, (uintptr_t)(obj), (uintptr_t)(obj2));           \
@@ -79,10 +69,10 @@ TS_COND_CALLS(TS_X_COND_OLD)
 
 #define TS_X_PLAIN(ret, name, params, args)                                   \
   TS_EXPORT ret threadsnap_##name##_new params {                              \
-    return get(real_##name##_new, #name, kNew) args;                          \
+    return real_fn(real_##name##_new, #name, kNew) args;                          \
   }                                                                           \
   TS_EXPORT ret threadsnap_##name##_old params {                              \
-    return get(real_##name##_old, #name, kOld) args;                          \
+    return real_fn(real_##name##_old, #name, kOld) args;                          \
   }
 TS_COND_PLAIN(TS_X_PLAIN)
 

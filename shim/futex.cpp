@@ -40,11 +40,7 @@ TS_EXPORT long syscall(long number, ...) noexcept {
   long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
   long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
-  syscall_fn fn = g_real_syscall.load(std::memory_order_relaxed);
-  if (TS_UNLIKELY(!fn)) {
-    fn = reinterpret_cast<syscall_fn>(resolve_next("syscall", nullptr));
-    g_real_syscall.store(fn, std::memory_order_relaxed);
-  }
+  syscall_fn fn = real_fn(g_real_syscall, "syscall");
   Record* self = t_self;
   if (number != SYS_futex || !self || t_depth || !is_futex_wait(b))
     return fn(number, a, b, c, d, e, f);

@@ -21,19 +21,10 @@ using sleep_fn = unsigned (*)(unsigned);
 std::atomic<pause_fn> g_real_pause{nullptr};
 std::atomic<sleep_fn> g_real_sleep{nullptr};
 
-template <typename F>
-F real(std::atomic<F>& slot, const char* name) {
-  F f = slot.load(std::memory_order_relaxed);
-  if (TS_UNLIKELY(!f)) {
-    f = reinterpret_cast<F>(resolve_next(name, nullptr));
-    slot.store(f, std::memory_order_relaxed);
-  }
-  return f;
-}
 }  // namespace
 
 TS_EXPORT int pause() {
-  auto fn = real(g_real_pause, "pause");
+  auto fn = real_fn(g_real_pause, "pause");
   Record* self = t_self;
   if (!self || t_depth) return fn();
   BlockScope scope(self, kCall_pause, 0, 0);
@@ -50,7 +41,7 @@ TS_EXPORT int pause() {
 }
 
 TS_EXPORT unsigned int sleep(unsigned int seconds) {
-  auto fn = real(g_real_sleep, "sleep");
+  auto fn = real_fn(g_real_sleep, "sleep");
   Record* self = t_self;
   if (!self || t_depth) return fn(seconds);
   BlockScope scope(self, kCall_sleep, 0, 0);

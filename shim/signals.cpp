@@ -26,12 +26,7 @@ bool installs_handler(const struct sigaction* act) {
 
 namespace threadsnap::detail {
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  sigaction_fn fn = g_real_sigaction.load(std::memory_order_relaxed);
-  if (TS_UNLIKELY(!fn)) {
-    fn = reinterpret_cast<sigaction_fn>(resolve_next("sigaction", nullptr));
-    g_real_sigaction.store(fn, std::memory_order_relaxed);
-  }
-  return fn(sig, act, old);
+  return real_fn(g_real_sigaction, "sigaction")(sig, act, old);
 }
 }  // namespace threadsnap::detail
 
@@ -43,11 +38,7 @@ TS_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* 
 }
 
 TS_EXPORT sighandler_t signal(int sig, sighandler_t handler) noexcept {
-  signal_fn fn = g_real_signal.load(std::memory_order_relaxed);
-  if (TS_UNLIKELY(!fn)) {
-    fn = reinterpret_cast<signal_fn>(resolve_next("signal", nullptr));
-    g_real_signal.store(fn, std::memory_order_relaxed);
-  }
+  signal_fn fn = real_fn(g_real_signal, "signal");
   if (sig > 0 && (sig == g_trigger_signal.load(std::memory_order_relaxed) ||
                   (sig == g_stop_signal && handler != SIG_DFL && handler != SIG_IGN)))
     signal_taken_by_program(sig);

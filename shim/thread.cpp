@@ -64,15 +64,12 @@ void* trampoline(void* p) {
 namespace threadsnap::detail {
 
 void resolve_misc_real() {
-  if (!g_real_create.load(std::memory_order_relaxed))
-    g_real_create.store(reinterpret_cast<create_fn>(resolve_next("pthread_create", nullptr)));
-  if (!g_real_setname.load(std::memory_order_relaxed))
-    g_real_setname.store(reinterpret_cast<setname_fn>(resolve_next("pthread_setname_np", nullptr)));
+  real_fn(g_real_create, "pthread_create");
+  real_fn(g_real_setname, "pthread_setname_np");
 }
 
 int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
-  if (TS_UNLIKELY(!g_real_create.load(std::memory_order_relaxed))) resolve_all_real();
-  return g_real_create.load(std::memory_order_relaxed)(t, a, fn, arg);
+  return real_fn(g_real_create, "pthread_create")(t, a, fn, arg);
 }
 
 }  // namespace threadsnap::detail
@@ -119,8 +116,7 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
 }
 
 TS_EXPORT int pthread_setname_np(pthread_t t, const char* name) noexcept {
-  if (TS_UNLIKELY(!g_real_setname.load(std::memory_order_relaxed))) resolve_all_real();
-  int rc = g_real_setname.load(std::memory_order_relaxed)(t, name);
+  int rc = real_fn(g_real_setname, "pthread_setname_np")(t, name);
   if (rc == 0) {
     if (t_self && pthread_equal(t, pthread_self())) {
       registry_set_name(t_self, name);
