@@ -252,44 +252,54 @@ TEST(RelFork, SpawnedChildrenAreUnaffected) {
   ExpectCleanExit(p, "");
 }
 
-// A thread execs the program while a dump is in progress, LD_PRELOAD still
-// set: the new image runs with the library loaded, and a dump of it (same
-// pid) is whole and lists exactly its three threads.
+// How a process ended, for messages ("" while it runs).
+std::string EndOf(Process& p) {
+  int st = 0;
+  if (!p.WaitExit(milliseconds(200), &st)) return "";
+  if (WIFSIGNALED(st)) return "killed by signal " + std::to_string(WTERMSIG(st));
+  return "exited with status " + std::to_string(WEXITSTATUS(st));
+}
+
+// 30 execs in a row, each by a running thread while dumps run back to back
+// (so stop-1 signals are in flight during the exec), LD_PRELOAD kept: every
+// image runs (none is killed by a stop signal left pending across the exec),
+// the last one has the library loaded, and a dump of it (same pid) is whole
+// and lists exactly its three threads.
 TEST(RelFork, ExecRunsWithTheLibrary) {
   Process p;
-  START(p, (RunOptions{"rel_fork", {"exec", "keep"}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "5"},
-                                                       {"THREADSNAP_QUIET", "1"}}}));
-  auto target = p.WaitForPrefix("target ", seconds(30));
-  ASSERT_TRUE(target) << "the exec'd program never ran\n" << Join(FailLines(p)) << p.Stderr()
-                      << p.DescribeHang();
+  START(p, (RunOptions{"rel_fork", {"exec", "keep", "30"}, {{"THREADSNAP_QUIET", "1"}}}));
+  auto target = p.WaitForPrefix("target ", seconds(60));
+  ASSERT_TRUE(target) << "the exec'd program never ran: " << EndOf(p) << "\n"
+                      << Join(FailLines(p)) << p.Stderr() << p.DescribeHang();
   EXPECT_EQ(*target, "target pid=" + std::to_string(p.pid()) + " lib=1 api=1");
   size_t from = 0;
   auto lines = p.Lines();
   for (size_t i = 0; i < lines.size(); i++)
     if (lines[i].rfind("target ", 0) == 0) from = i;
   ASSERT_GE(p.WaitForLine([](const std::string& l) { return l == "ready"; }, seconds(10), from), 0);
-  ASSERT_TRUE(WaitUntil([&] { return TidLines(p, from).size() >= 3; }, seconds(10)));
-  std::set<std::string> seen = DumpFiles(p);  // what the first image left
+  std::set<std::string> seen = DumpFiles(p);  // what the earlier images left
   ASSERT_TRUE(p.Signal(SIGUSR2));
   Dump d;
   std::string err;
   ASSERT_TRUE(WaitNewDump(p, &seen, &d, &err, seconds(15))) << err;
   std::set<pid_t> must;
   for (auto& [n, t] : TidLines(p, from)) must.insert(t);
+  EXPECT_EQ(must.size(), 3u);
   EXPECT_EQ(CheckDump(d, must), "");
   EXPECT_EQ(d.threads.size(), 3u) << d.text;
   EXPECT_EQ(Ask(p, "ping", "pong"), "pong");
   ExpectCleanExit(p);
 }
 
-// The same with LD_PRELOAD removed before exec: the new image runs without
-// the library and serves its stdin.
+// The same, with LD_PRELOAD removed before the last exec: that image runs
+// without the library (and is not killed by a pending stop signal it has no
+// handler for) and serves its stdin.
 TEST(RelFork, ExecWithoutPreloadRunsPlain) {
   Process p;
-  START(p, (RunOptions{"rel_fork", {"exec", "clear"}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "5"},
-                                                        {"THREADSNAP_QUIET", "1"}}}));
-  auto target = p.WaitForPrefix("target ", seconds(30));
-  ASSERT_TRUE(target) << "the exec'd program never ran\n" << p.Stderr() << p.DescribeHang();
+  START(p, (RunOptions{"rel_fork", {"exec", "clear", "30"}, {{"THREADSNAP_QUIET", "1"}}}));
+  auto target = p.WaitForPrefix("target ", seconds(60));
+  ASSERT_TRUE(target) << "the exec'd program never ran: " << EndOf(p) << "\n" << p.Stderr()
+                      << p.DescribeHang();
   EXPECT_EQ(*target, "target pid=" + std::to_string(p.pid()) + " lib=0 api=0");
   EXPECT_EQ(Ask(p, "ping", "pong"), "pong");
   ExpectCleanExit(p);
@@ -881,7 +891,7 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
   EXPECT_GE(churn_rate, 1000) << "thread churn below 1000 creations per second";
   EXPECT_LE(max_outside, 1);
   ASSERT_GT(rss_warm, 0);
-  EXPECT_LE(rss_max_after, rss_warm + rss_warm / 10 + 8192)
+  EXPECT_LE(rss_max_after, rss_warm + rss_warm / 20 + 2048)
       << "resident memory grew from " << rss_warm << " KiB to " << rss_max_after
       << " KiB after the warm-up";
   ExpectCleanExit(p);

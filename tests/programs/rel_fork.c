@@ -9,9 +9,9 @@
  *                          vfork+exec, posix_spawn, system and popen while
  *                          dumps run: every child's status and output are right.
  *   rel_fork exec keep|clear
- *                          a worker thread execs this program ("target") while
- *                          a dump is in progress; with `clear` LD_PRELOAD is
- *                          removed first. The target prints
+ *                          a running thread execs this program ("target")
+ *                          while dumps run back to back (requested without
+ *                          pause); with `clear` LD_PRELOAD is removed first. The target prints
  *                          "target pid=P lib=0|1", "ready", and serves stdin.
  *
  * Background in fork/spawn/exec: 3 threads blocked in pthread_cond_wait, one
@@ -328,51 +328,81 @@ static int run_spawn(int rounds) {
 
 static int g_clear_preload;
 
+/* Requests dumps without pause: the library runs them back to back, so a
+ * stop 1 (and its signals to running threads) is almost always under way. */
+static void* trigger_storm_main(void* arg) {
+  rel_register("storm");
+  while (!atomic_load(&g_stop)) rel_trigger();
+  return arg;
+}
+
+static int g_exec_left;
+static const char* g_exec_how;
+
 static void* execer_main(void* arg) {
   rel_register("execer");
-  /* Let dumps run for a while first, so that exec lands during one. */
-  while (atomic_load(&g_parent_dumps) < 3) rel_sleep_ms(1);
-  if (g_clear_preload) unsetenv("LD_PRELOAD");
-  char* argv[] = {(char*)g_self, "exec-target", NULL};
+  /* Running, not blocked: stop 1 signals this thread too. Exec lands in
+   * the middle of the dumps. */
+  uint64_t until = rel_now_ms() + 20;
+  while (rel_now_ms() < until) {
+  }
+  int left = g_exec_left - 1;
+  if (left == 0 && g_clear_preload) unsetenv("LD_PRELOAD");
+  char n[16];
+  snprintf(n, sizeof n, "%d", left);
+  char* argv[] = {(char*)g_self, "exec", (char*)g_exec_how, n, NULL};
   execve(g_self, argv, environ);
   rel_die("execve");
   return arg;
 }
 
-static int run_exec(const char* how) {
+static int run_target(void);
+
+/* N more execs of this program, each from a running thread while dumps run
+ * back to back; the last image is the target. */
+static int run_exec(const char* how, int left) {
+  if (left <= 0) return run_target();
+  g_exec_how = how;
+  g_exec_left = left;
   g_clear_preload = strcmp(how, "clear") == 0;
-  start_background(1);
-  pthread_t t;
+  start_background(0);
+  pthread_t storm, t;
+  if (pthread_create(&storm, NULL, trigger_storm_main, NULL) != 0) rel_die("pthread_create");
   if (pthread_create(&t, NULL, execer_main, NULL) != 0) rel_die("pthread_create");
   pthread_join(t, NULL); /* never returns: the exec replaces us */
   return 4;
 }
 
+static atomic_int g_target_registered;
+
 static void* target_blocker(void* arg) {
   rel_register(arg);
+  atomic_fetch_add(&g_target_registered, 1);
   pthread_mutex_lock(&g_mu);
   while (!atomic_load(&g_stop)) pthread_cond_wait(&g_cv, &g_mu);
   pthread_mutex_unlock(&g_mu);
   return NULL;
 }
 
+/* The exec'd image: "target ..." first, then its three tid lines, "ready". */
 static int run_target(void) {
-  char maps[1 << 16];
+  static char maps[1 << 16];
   int lib = 0;
   if (rel_read_file("/proc/self/maps", maps, sizeof maps) > 0 && strstr(maps, "libthreadsnap"))
     lib = 1;
+  rel_line("target pid=%d lib=%d api=%d", (int)getpid(), lib, rel_library_loaded());
   rel_register("target");
   pthread_t a, b;
   pthread_create(&a, NULL, target_blocker, "tgt-a");
   pthread_create(&b, NULL, target_blocker, "tgt-b");
-  rel_line("target pid=%d lib=%d api=%d", (int)getpid(), lib, rel_library_loaded());
+  while (atomic_load(&g_target_registered) < 2) rel_sleep_ms(1);
+  rel_sleep_ms(2); /* both are inside pthread_cond_wait by now */
   rel_line("ready");
   char cmd[128];
   while (rel_read_cmd(cmd, sizeof cmd)) {
     if (strcmp(cmd, "quit") == 0) break;
     if (strcmp(cmd, "ping") == 0) rel_line("pong");
   }
-  stop_background();
   atomic_store(&g_stop, 1);
   pthread_mutex_lock(&g_mu);
   pthread_cond_broadcast(&g_cv);
@@ -392,8 +422,8 @@ int main(int argc, char** argv) {
   }
   if (argc >= 3 && strcmp(argv[1], "fork") == 0) return run_fork(atoi(argv[2]));
   if (argc >= 3 && strcmp(argv[1], "spawn") == 0) return run_spawn(atoi(argv[2]));
-  if (argc >= 3 && strcmp(argv[1], "exec") == 0) return run_exec(argv[2]);
-  if (argc >= 2 && strcmp(argv[1], "exec-target") == 0) return run_target();
-  fprintf(stderr, "usage: rel_fork fork N | spawn N | exec keep|clear | exec-target\n");
+  if (argc >= 3 && strcmp(argv[1], "exec") == 0)
+    return run_exec(argv[2], argc >= 4 ? atoi(argv[3]) : 1);
+  fprintf(stderr, "usage: rel_fork fork N | spawn N | exec keep|clear [N]\n");
   return 2;
 }

@@ -26,7 +26,7 @@
 #define MAX_RING 64
 #define PREFIX_THREADS 32
 
-static atomic_int g_quit;
+static atomic_int g_quit, g_registered;
 static atomic_long g_passes, g_churned, g_epochs;
 
 /* ---- token ring ------------------------------------------------------------ */
@@ -41,6 +41,7 @@ static void* ring_main(void* arg) {
   char name[16];
   snprintf(name, sizeof name, "ring%d", me);
   rel_register(name);
+  atomic_fetch_add(&g_registered, 1);
   pthread_mutex_lock(&g_ring_mu);
   while (!atomic_load(&g_quit)) {
     while (g_token != me && !atomic_load(&g_quit)) pthread_cond_wait(&g_ring_cv[me], &g_ring_mu);
@@ -78,6 +79,7 @@ static void* prefix_main(void* arg) {
 
 static void* prefixer_main(void* arg) {
   rel_register("prefixer");
+  atomic_fetch_add(&g_registered, 1);
   for (int i = 0; i < PREFIX_THREADS; i++) {
     sem_init(&g_slots[i].named, 0, 0);
     sem_init(&g_slots[i].may_exit, 0, 0);
@@ -114,6 +116,7 @@ static void* churn_child(void* arg) {
 
 static void* churner_main(void* arg) {
   rel_register("churner");
+  atomic_fetch_add(&g_registered, 1);
   pthread_attr_t detached;
   pthread_attr_init(&detached);
   pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
@@ -142,6 +145,8 @@ int main(int argc, char** argv) {
   if (pthread_create(&prefixer, NULL, prefixer_main, NULL) != 0) rel_die("pthread_create");
   for (int i = 0; i < churners && i < 16; i++)
     if (pthread_create(&churner[i], NULL, churner_main, NULL) != 0) rel_die("pthread_create");
+  int want = g_ring + 1 + (churners < 16 ? churners : 16);
+  while (atomic_load(&g_registered) < want) rel_sleep_ms(1);
   rel_line("ring %d", g_ring);
   rel_line("ready");
   char cmd[64];
