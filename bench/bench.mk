@@ -1,8 +1,33 @@
-# Benchmarks: `make bench` runs every one; figures go to bench/RESULTS.md.
-.PHONY: report-bench
+# Benchmarks: `make bench` builds what it needs under build/bench/ and runs
+# bench/driver (about 10 minutes), which runs everything below and writes
+# bench/RESULTS.md. Not part of `make` or `make test`.
 
-bench: report-bench
+BENCH_DIR      := $(BUILD)/bench
+BENCH_CXXFLAGS  = -std=c++20 -O2 -g -fno-omit-frame-pointer -I. -Wall $(EXTRA_CXXFLAGS)
+BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/overhead_bench $(BENCH_DIR)/unwind_bench
 
-# Symbolize and report a 10,000-thread dump (budget: 10 s).
+.PHONY: bench-build report-bench
+bench-build: $(LIB) $(BENCH_BINS) programs
+
+bench: bench-build
+	python3 bench/driver --build $(BUILD) --out bench/RESULTS.md $(BENCH_ARGS)
+
+# Symbolize and report a 10,000-thread dump (budget: 10 s); bench/driver runs
+# it too and puts its lines in bench/RESULTS.md.
 report-bench: all
 	bench/report_bench.sh
+
+# The scenario program of the pause benchmarks (runs with or without the library).
+$(BENCH_DIR)/scenario: bench/scenario.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -o $@ $< -lpthread
+
+# A plain program: the driver runs it with and without LD_PRELOAD.
+$(BENCH_DIR)/overhead_bench: bench/overhead_bench.cpp $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(BENCH_CXXFLAGS) -o $@ $< -lbenchmark -lpthread
+
+# Links the library's objects, like the unit tests (-rdynamic: dladdr names).
+$(BENCH_DIR)/unwind_bench: bench/unwind_bench.cpp $(LIB_OBJS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(BENCH_CXXFLAGS) -rdynamic -o $@ $< $(LIB_OBJS) -lbenchmark -lpthread -ldl

@@ -1,0 +1,138 @@
+// What the library costs a program that never asks for a dump: the wrapped
+// calls on their uncontended or ready paths, and thread creation.
+//
+// The same binary runs plain and under LD_PRELOAD=build/libthreadsnap.so
+// (bench/driver alternates the two and compares medians); nothing here
+// knows whether the library is loaded. Calls go through the PLT, as in any
+// program, so the preloaded wrappers see them.
+#include <benchmark/benchmark.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+
+namespace {
+
+void BM_MutexLockUnlock(benchmark::State& state) {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  for (auto _ : state) {
+    pthread_mutex_lock(&m);
+    pthread_mutex_unlock(&m);
+  }
+}
+BENCHMARK(BM_MutexLockUnlock);
+
+// Not wrapped: what the wrapper's uncontended fast path (trylock) costs in
+// glibc, to read the line above against.
+void BM_MutexTrylockUnlock(benchmark::State& state) {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  for (auto _ : state) {
+    pthread_mutex_trylock(&m);
+    pthread_mutex_unlock(&m);
+  }
+}
+BENCHMARK(BM_MutexTrylockUnlock);
+
+void BM_SemPostWait(benchmark::State& state) {
+  sem_t s;
+  sem_init(&s, 0, 0);
+  for (auto _ : state) {
+    sem_post(&s);
+    sem_wait(&s);
+  }
+  sem_destroy(&s);
+}
+BENCHMARK(BM_SemPostWait);
+
+// read(2) of one byte from a pipe that already holds data; the pipe is
+// refilled (outside the timing) when it runs dry.
+void BM_ReadReadyPipe(benchmark::State& state) {
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK) != 0) std::abort();
+  int size = fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  if (size <= 0) size = 65536;
+  static char chunk[65536];
+  auto fill = [&] {
+    for (int left = size; left > 0;) {
+      ssize_t w = write(fds[1], chunk, left < 65536 ? left : 65536);
+      if (w <= 0) break;
+      left -= static_cast<int>(w);
+    }
+  };
+  fill();
+  int avail = size;
+  char c;
+  for (auto _ : state) {
+    if (avail == 0) {
+      state.PauseTiming();
+      fill();
+      avail = size;
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(read(fds[0], &c, 1));
+    --avail;
+  }
+  close(fds[0]);
+  close(fds[1]);
+}
+BENCHMARK(BM_ReadReadyPipe);
+
+// One round trip through a mutex and a condvar between this thread and a
+// partner (the same pair as bench/scenario.c's ping-pong).
+struct PingPong {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  int token = 0;  // 1: the partner's turn, 0: ours, -1: stop
+  pthread_t partner;
+
+  static void* partner_main(void* p) {
+    auto* pp = static_cast<PingPong*>(p);
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+      while (pp->token == 0) pthread_cond_wait(&pp->cv, &pp->mu);
+      if (pp->token < 0) break;
+      pp->token = 0;
+      pthread_cond_signal(&pp->cv);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    return nullptr;
+  }
+  void round_trip() {
+    pthread_mutex_lock(&mu);
+    token = 1;
+    pthread_cond_signal(&cv);
+    while (token != 0) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+  }
+};
+
+void BM_CondPingPong(benchmark::State& state) {
+  PingPong pp;
+  pthread_create(&pp.partner, nullptr, PingPong::partner_main, &pp);
+  for (auto _ : state) pp.round_trip();
+  pthread_mutex_lock(&pp.mu);
+  pp.token = -1;
+  pthread_cond_signal(&pp.cv);
+  pthread_mutex_unlock(&pp.mu);
+  pthread_join(pp.partner, nullptr);
+}
+BENCHMARK(BM_CondPingPong)->UseRealTime();
+
+void* noop(void* arg) { return arg; }
+
+void BM_CreateJoin(benchmark::State& state) {
+  for (auto _ : state) {
+    pthread_t t;
+    pthread_create(&t, nullptr, noop, nullptr);
+    pthread_join(t, nullptr);
+  }
+}
+BENCHMARK(BM_CreateJoin)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

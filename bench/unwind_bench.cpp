@@ -1,0 +1,136 @@
+// Unwind cost per thread at stack depths 10 to 100, with libunwind (DWARF,
+// remote interface, from the copy) and with the frame-pointer walker: what
+// the dumper spends per blocked thread after the stops, and what the `stw`
+// baseline spends inside its stop. Also the capture itself (copy_stack).
+//
+// Links the library's objects directly (like tests/unit/unwind_test.cpp) and
+// captures a chain of noinline frames the way a wrapper does; the benchmark
+// then unwinds that one capture over and over, so libunwind's caches are
+// warm, as they are for the many threads of a server that share call sites.
+#include <benchmark/benchmark.h>
+
+#include <pthread.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "preload/alloc.h"
+#include "preload/config.h"
+#include "preload/registry.h"
+#include "shim/block_scope.h"
+#include "unwind/capture.h"
+#include "unwind/modules.h"
+#include "unwind/unwinder.h"
+
+using namespace threadsnap::detail;
+
+namespace {
+
+Record g_rec;
+Capture* g_cap = nullptr;
+std::vector<unsigned char> g_slot;
+benchmark::State* g_copy_state = nullptr;  // set: loop copy_stack at the leaf
+
+void setup_once() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  alloc_init();
+  if (!unwinder_init()) std::abort();
+  modules_refresh();
+  unwinder_begin(true);
+  g_slot.assign(sizeof(Capture) + kMaxFramesLimit * 8 + slot_stack_capacity() + 64, 0);
+  g_cap = reinterpret_cast<Capture*>(g_slot.data());
+}
+
+}  // namespace
+
+// Exported names (the binary links with -rdynamic), as in the unit test.
+extern "C" __attribute__((noinline)) void bench_capture_here() {
+  TS_SAVE_REGS(g_rec.regs);
+  g_cap->kind = kBlocked;
+  g_cap->via = kViaSweep;
+  memset(g_cap->regs, 0, sizeof(g_cap->regs));
+  for (int r : {kRIP, kRSP, kRBP, kRBX, kR12, kR13, kR14, kR15}) g_cap->regs[r] = g_rec.regs[r];
+  copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
+  if (g_copy_state) {
+    for (auto _ : *g_copy_state) {
+      copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
+      benchmark::ClobberMemory();
+    }
+  }
+}
+
+extern "C" __attribute__((noinline)) void bench_level(int depth) {
+  if (depth <= 0) bench_capture_here();
+  else bench_level(depth - 1);
+  __asm__ volatile("" ::: "memory");  // no tail call
+}
+
+namespace {
+
+void* capture_thread(void* arg) {
+  pthread_attr_t attr;
+  pthread_getattr_np(pthread_self(), &attr);
+  void* addr;
+  size_t size;
+  pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  g_rec.stack_lo = reinterpret_cast<uintptr_t>(addr);
+  g_rec.stack_hi = g_rec.stack_lo + size;
+  bench_level(static_cast<int>(reinterpret_cast<intptr_t>(arg)) - 1);
+  return nullptr;
+}
+
+// Captures, in a new thread with a 256 KiB stack, a chain `depth` frames
+// deep: bench_level x (depth - 1), bench_capture_here, then the thread's
+// start frames. The copy outlives the thread; only the copy is unwound.
+void capture_at(int depth, benchmark::State* copy_state = nullptr) {
+  setup_once();
+  g_copy_state = copy_state;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t t;
+  if (pthread_create(&t, &attr, capture_thread, reinterpret_cast<void*>(static_cast<intptr_t>(depth))))
+    std::abort();
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  g_copy_state = nullptr;
+}
+
+void unwind_bench(benchmark::State& state, bool fp) {
+  int depth = static_cast<int>(state.range(0));
+  capture_at(depth);
+  uintptr_t frames[512];
+  uint32_t n = 0;
+  for (auto _ : state) {
+    n = unwind_raw(g_cap, frames, 512, fp);
+    benchmark::DoNotOptimize(n);
+  }
+  state.counters["frames"] = n;
+  state.counters["ns_per_frame"] = benchmark::Counter(
+      static_cast<double>(n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  if (n < static_cast<uint32_t>(depth)) state.SkipWithError("unwind stopped short of the chain");
+}
+
+void BM_UnwindDwarf(benchmark::State& state) { unwind_bench(state, false); }
+void BM_UnwindFp(benchmark::State& state) { unwind_bench(state, true); }
+
+// The capture: copying the live stack of a blocked thread (what the sweep
+// does per blocked thread, and a woken thread in its wrapper). Timed at the
+// leaf of the chain, inside the capture thread.
+void BM_CaptureCopy(benchmark::State& state) {
+  capture_at(static_cast<int>(state.range(0)), &state);
+  state.counters["bytes"] = g_cap->copy_len;
+}
+
+}  // namespace
+
+BENCHMARK(BM_UnwindDwarf)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
+BENCHMARK(BM_UnwindFp)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
+BENCHMARK(BM_CaptureCopy)->Arg(10)->Arg(100);
+
+BENCHMARK_MAIN();
