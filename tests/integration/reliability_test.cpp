@@ -348,8 +348,9 @@ TEST(RelHandler, ProgramHandlerInstalledBeforeStart) { CheckProgramOwnsTrigger("
 
 // With THREADSNAP_STOP_TIMEOUT_MS=200, a thread that blocks only the stop
 // signal and one that spins with every signal blocked: each dump completes
-// after the stop timeout (stop1 >= 200 ms, file within seconds) and reports
-// both as via=timeout without frames while the others are captured normally;
+// within the stop timeout (stop 1 under 1.2 s, the file within seconds) and
+// reports both as via=timeout without frames while the others are captured
+// normally;
 // the program runs on (all loop counters advance). Once the threads unblock,
 // dumps capture them by signal and stop 1 is short again.
 TEST(RelBlockSig, SilentThreadsTimeOutAndTheProgramRunsOn) {
@@ -378,7 +379,10 @@ TEST(RelBlockSig, SilentThreadsTimeOutAndTheProgramRunsOn) {
     }
     EXPECT_EQ(d.FindTid(spinner)->via, "signal") << d.FindTid(spinner)->line;
     EXPECT_EQ(d.FindTid(waiter)->via, "sweep") << d.FindTid(waiter)->line;
-    EXPECT_GE(d.HeaderU64("stop1_ns"), 200u * 1000000) << "stop 1 ended before the timeout";
+    // Never longer than the stop timeout (plus slack): silent threads are
+    // given up on, not waited for (the library may even skip them at once
+    // once it saw them block its signal).
+    EXPECT_LT(d.HeaderU64("stop1_ns"), 1200ull * 1000000) << "stop 1 outlasted the 200 ms timeout";
     EXPECT_LT(took, 10000) << "the dump took " << took << " ms";
     // Every thread keeps running after the dump.
     bool moved = WaitUntil(
@@ -398,7 +402,7 @@ TEST(RelBlockSig, SilentThreadsTimeOutAndTheProgramRunsOn) {
   // No timeout now (CheckDump); they may still be finishing their
   // "unblocked" write, so via may be self or sweep as well as signal.
   EXPECT_EQ(CheckDump(d, {maskstop, spinmask, spinner, waiter, main_tid}), "");
-  EXPECT_LT(d.HeaderU64("stop1_ns"), 200u * 1000000);
+  EXPECT_LT(d.HeaderU64("stop1_ns"), 200ull * 1000000);
   ExpectCleanExit(p);
 }
 
