@@ -32,7 +32,7 @@ SAN_ENV = ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:log_path=$(SAN_LO
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) EXTRA_CXXFLAGS="$(SAN_FLAGS)" \
 	  EXTRA_LDFLAGS="$(SAN_FLAGS)" EXTRA_PROG_FLAGS="$(SAN_FLAGS)" all
-	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
+	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) && chmod 1777 $(SAN_LOGS)  # tests run some programs as nobody
 	@status=0; $(SAN_ENV) tests/run_tests.sh $(ASAN_BUILD) || status=1; \
 	if [ -n "$$(ls -A $(SAN_LOGS))" ]; then \
 	  echo "check-asan: sanitizer reports in $(SAN_LOGS):"; \
