@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <unistd.h>
 
@@ -110,7 +111,20 @@ struct PingPong {
   }
 };
 
-void BM_CondPingPong(benchmark::State& state) {
+// With same_cpu, both threads are pinned to the last CPU: every round trip is
+// then two context switches on one CPU, which is far steadier on a small,
+// shared machine than a wake-up across CPUs.
+void ping_pong(benchmark::State& state, bool same_cpu) {
+  cpu_set_t old, one;
+  pthread_getaffinity_np(pthread_self(), sizeof old, &old);
+  if (same_cpu) {
+    CPU_ZERO(&one);
+    int last = 0;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &old)) last = c;
+    CPU_SET(last, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);  // the partner inherits it
+  }
   PingPong pp;
   pthread_create(&pp.partner, nullptr, PingPong::partner_main, &pp);
   for (auto _ : state) pp.round_trip();
@@ -119,8 +133,13 @@ void BM_CondPingPong(benchmark::State& state) {
   pthread_cond_signal(&pp.cv);
   pthread_mutex_unlock(&pp.mu);
   pthread_join(pp.partner, nullptr);
+  if (same_cpu) pthread_setaffinity_np(pthread_self(), sizeof old, &old);
 }
+
+void BM_CondPingPong(benchmark::State& state) { ping_pong(state, false); }
 BENCHMARK(BM_CondPingPong)->UseRealTime();
+void BM_CondPingPongSameCpu(benchmark::State& state) { ping_pong(state, true); }
+BENCHMARK(BM_CondPingPongSameCpu)->UseRealTime();
 
 void* noop(void* arg) { return arg; }
 
