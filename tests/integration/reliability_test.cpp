@@ -664,6 +664,39 @@ TEST(RelExit, ThreadsExitingDuringTheSweepAreReportedAsTheyWere) {
   ExpectCleanExit(p);
 }
 
+// ---- threads leaving wrappers as the stop begins -------------------------------------
+
+// Six threads leave wrapped calls (read of /dev/zero, poll with a zero
+// timeout, pthread_join) millions of times a second while dumps run back to
+// back for 15 s, so stop 1 keeps catching threads in the barrier, claiming or
+// capturing themselves, just as its signal lands. No dump may hang (each
+// within 15 s), every dump is whole and lists every hammer thread once, and
+// the threads keep making progress.
+TEST(RelRace, ThreadsLeavingWrappersAsTheStopBegins) {
+  Process p;
+  START(p, (RunOptions{"rel_hammer", {"6"}, {{"THREADSNAP_QUIET", "1"}}}));
+  WAIT_READY(p, seconds(10));
+  std::set<pid_t> tids;
+  for (auto& [n, t] : TidLines(p)) tids.insert(t);
+  ASSERT_EQ(tids.size(), 7u);
+  auto before = Numbers(Ask(p, "ping", "pong "));
+  auto deadline = Clock::now() + seconds(15);
+  int dumps = 0;
+  while (Clock::now() < deadline) {
+    Dump d;
+    std::string err;
+    ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(15))) << "dump " << dumps + 1 << ": " << err;
+    dumps++;
+    ASSERT_EQ(CheckDump(d, tids), "") << "dump " << dumps;
+    unlink(d.path.c_str());
+  }
+  auto after = Numbers(Ask(p, "ping", "pong "));
+  ASSERT_EQ(after.size(), 1u) << p.DescribeHang();
+  EXPECT_GT(after[0], before.at(0));
+  std::cout << "[ info ] " << dumps << " dumps, " << after[0] - before[0] << " wrapper rounds\n";
+  ExpectCleanExit(p);
+}
+
 // ---- garbage configuration -----------------------------------------------------------
 
 struct EnvCase {
