@@ -6,8 +6,8 @@
 // dumping (fork, vfork, posix_spawn, system, popen, exec), a program that
 // owns the trigger signal, threads that never answer the stop signal, a
 // storm of triggers, cancellation inside wrapped calls, tiny stacks and
-// alternate signal stacks, threads exiting during the sweep, garbage
-// configuration, and a soak (token ring + creation prefix + churn under
+// alternate signal stacks, threads exiting during the sweep, threads leaving
+// wrappers just as a stop begins, garbage configuration, and a soak (token ring + creation prefix + churn under
 // continuous dumps; THREADSNAP_SOAK_SECONDS sets its length, `make soak`
 // runs it for minutes).
 //
