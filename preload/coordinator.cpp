@@ -41,11 +41,12 @@ uint32_t g_lock_waiters[kMaxThreads];  // members blocked on a mutex/rwlock
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
-// Set while this thread captures itself in barrier_slow/thread_started.
-// Our stop signal may land right then (the walk saw the thread running): the
-// handler must not wait for the end of the stop, since the capture it
-// interrupted is what the stop waits for.
-thread_local int t_capturing TS_TLS = 0;
+// Set while this thread is in barrier_slow/thread_started (from before its
+// claim). Our stop signal may land right then (the walk saw the thread
+// running): the handler must not wait for the end of the stop, since the
+// capture it interrupted may be what the stop waits for; the barrier itself
+// waits for the end of the stop afterwards.
+constinit thread_local int t_in_barrier TS_TLS = 0;
 
 inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
@@ -506,7 +507,7 @@ void stop_signal_handler(int, siginfo_t*, void* ucv) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
         note_done(r, gen);
       }
-      if (!g_config.test_torn && !t_capturing) wait_release(gen);
+      if (!g_config.test_torn && !t_in_barrier) wait_release(gen);
     }
   }
   errno = saved;
@@ -517,14 +518,14 @@ void barrier_slow(Record* r) {
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
+    t_in_barrier = 1;
     if (try_claim(r, gen)) {
-      t_capturing = 1;
       capture_from_wrapper(r, gen, mode_via(kViaSelf));
       note_done(r, gen);
-      t_capturing = 0;
     } else {
       wait_done(r, gen);
     }
+    t_in_barrier = 0;
     wait_release(gen);
   }
   errno = saved;
@@ -535,14 +536,14 @@ void thread_started(Record* r) {
   if (!g_active.load(std::memory_order_seq_cst) || g_config.test_torn) return;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (!is_member(r, gen)) return;
+  t_in_barrier = 1;
   if (try_claim(r, gen)) {
-    t_capturing = 1;
     capture_start(r, gen);
     note_done(r, gen);
-    t_capturing = 0;
   } else {
     wait_done(r, gen);
   }
+  t_in_barrier = 0;
   wait_release(gen);
 }
 

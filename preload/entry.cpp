@@ -25,7 +25,7 @@
 namespace threadsnap::detail {
 
 char g_process_name[16];
-thread_local unsigned t_trigger_hits TS_TLS = 0;
+constinit thread_local unsigned t_trigger_hits TS_TLS = 0;
 int g_stop_signal = 0;
 std::atomic<int> g_trigger_signal{0};
 

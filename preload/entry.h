@@ -13,7 +13,7 @@ void ensure_init();
 extern char g_process_name[16];
 // Bumped in a thread each time the trigger handler runs in it, so that a
 // wrapper can tell that a wait ended only because of our trigger.
-extern thread_local unsigned t_trigger_hits __attribute__((tls_model("initial-exec")));   // the main thread's name at start-up
+extern constinit thread_local unsigned t_trigger_hits __attribute__((tls_model("initial-exec")));   // the main thread's name at start-up
 extern int g_stop_signal;         // real-time signal that stops running threads
 extern std::atomic<int> g_trigger_signal;  // 0 when the signal trigger is off
 

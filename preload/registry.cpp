@@ -23,9 +23,8 @@ std::atomic<uint32_t> g_busy{0};
 SpinFutexLock g_registry_lock;
 bool g_disabled = false;
 
-thread_local Record* t_self TS_TLS = nullptr;
-thread_local int t_depth TS_TLS = 0;
-thread_local int t_stop_signalled TS_TLS = 0;
+constinit thread_local Record* t_self TS_TLS = nullptr;
+constinit thread_local int t_depth TS_TLS = 0;
 
 std::atomic<Record*> g_record_chunks[kChunks];
 std::atomic<unsigned char*> g_slot_chunks[kChunks];

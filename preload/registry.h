@@ -99,9 +99,9 @@ extern std::atomic<uint32_t> g_busy;      // a dump is between its stop 1 and it
 extern SpinFutexLock g_registry_lock;
 extern bool g_disabled;                   // set when start-up failed: pass through
 
-extern thread_local Record* t_self TS_TLS;
-extern thread_local int t_depth TS_TLS;        // >0 inside a wrapper
-extern thread_local int t_stop_signalled TS_TLS;  // our stop signal ran
+// constinit: no dynamic initializer, so no TLS wrapper call on each access.
+extern constinit thread_local Record* t_self TS_TLS;
+extern constinit thread_local int t_depth TS_TLS;  // >0 inside a wrapper
 
 inline constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
 extern std::atomic<Record*> g_record_chunks[kChunks];

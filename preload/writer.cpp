@@ -2,6 +2,7 @@
 #include "preload/writer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <linux/fs.h>
 #include <sys/syscall.h>
 
@@ -181,7 +182,14 @@ void report_failure(const char* what, const char* path, long err) {
   log_line(l);
 }
 
+// A name that is taken is skipped; that is worth a warning unless it is a
+// plain file of ours (a dump of an earlier image of this pid, after exec).
 void report_skip(const char* path) {
+  struct stat st;
+  if (raw_syscall(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>(path), reinterpret_cast<long>(&st),
+                  AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && st.st_uid == static_cast<uid_t>(raw_syscall(SYS_geteuid)))
+    return;
   Line l;
   l.s("warning: ").s(path).s(" already exists (a file or link threadsnap did not write); not replaced, trying the next name");
   log_line(l);
