@@ -13,7 +13,7 @@ MICRO_TIME = {  # which clock a benchmark is judged on
     "BM_MutexLockUnlock": "cpu_time", "BM_MutexTrylockUnlock": "cpu_time",
     "BM_SemPostWait": "cpu_time", "BM_ReadReadyPipe": "cpu_time",
     "BM_CondPingPong/real_time": "real_time", "BM_CondPingPongSameCpu/real_time": "real_time",
-    "BM_CreateJoin/real_time": "real_time",
+    "BM_CreateJoin/real_time": "real_time", "BM_CreateJoinSameCpu/real_time": "real_time",
 }
 
 

@@ -111,20 +111,26 @@ struct PingPong {
   }
 };
 
+// Pins the calling thread (and the threads it creates) to the last CPU it
+// may run on; returns the old mask.
+cpu_set_t pin_to_last_cpu() {
+  cpu_set_t old, one;
+  pthread_getaffinity_np(pthread_self(), sizeof old, &old);
+  CPU_ZERO(&one);
+  int last = 0;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &old)) last = c;
+  CPU_SET(last, &one);
+  pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  return old;
+}
+
 // With same_cpu, both threads are pinned to the last CPU: every round trip is
 // then two context switches on one CPU, which is far steadier on a small,
 // shared machine than a wake-up across CPUs.
 void ping_pong(benchmark::State& state, bool same_cpu) {
-  cpu_set_t old, one;
-  pthread_getaffinity_np(pthread_self(), sizeof old, &old);
-  if (same_cpu) {
-    CPU_ZERO(&one);
-    int last = 0;
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &old)) last = c;
-    CPU_SET(last, &one);
-    pthread_setaffinity_np(pthread_self(), sizeof one, &one);  // the partner inherits it
-  }
+  cpu_set_t old;
+  if (same_cpu) old = pin_to_last_cpu();  // the partner inherits it
   PingPong pp;
   pthread_create(&pp.partner, nullptr, PingPong::partner_main, &pp);
   for (auto _ : state) pp.round_trip();
@@ -143,14 +149,21 @@ BENCHMARK(BM_CondPingPongSameCpu)->UseRealTime();
 
 void* noop(void* arg) { return arg; }
 
-void BM_CreateJoin(benchmark::State& state) {
+void create_join(benchmark::State& state, bool same_cpu) {
+  cpu_set_t old;
+  if (same_cpu) old = pin_to_last_cpu();
   for (auto _ : state) {
     pthread_t t;
     pthread_create(&t, nullptr, noop, nullptr);
     pthread_join(t, nullptr);
   }
+  if (same_cpu) pthread_setaffinity_np(pthread_self(), sizeof old, &old);
 }
+
+void BM_CreateJoin(benchmark::State& state) { create_join(state, false); }
 BENCHMARK(BM_CreateJoin)->UseRealTime();
+void BM_CreateJoinSameCpu(benchmark::State& state) { create_join(state, true); }
+BENCHMARK(BM_CreateJoinSameCpu)->UseRealTime();
 
 }  // namespace
 
