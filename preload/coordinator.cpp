@@ -29,6 +29,8 @@
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
 
+extern "C" __thread void* threadsnap_vfork_self __attribute__((tls_model("initial-exec")));
+
 namespace threadsnap::detail {
 
 namespace {
@@ -499,8 +501,11 @@ void stop_signal_handler(int, siginfo_t*, void* ucv) {
     uint32_t gen = g_gen.load(std::memory_order_seq_cst);
     // A thread made by a raw clone without its own TLS sees another
     // thread's t_self: trust it only if the tid matches.
+    // A thread in vfork has t_self cleared for its child (shim/vfork.cpp):
+    // the stop signal may land as vfork returns, before it is restored.
     pid_t tid = raw_gettid();
     Record* r = t_self;
+    if (!r) r = static_cast<Record*>(threadsnap_vfork_self);
     if (!r || r->tid.load(std::memory_order_relaxed) != tid) r = registry_find_foreign(tid);
     if (r && is_member(r, gen)) {
       if (try_claim(r, gen)) {
@@ -528,6 +533,15 @@ void barrier_slow(Record* r) {
     t_in_barrier = 0;
     wait_release(gen);
   }
+  errno = saved;
+}
+
+void settle_on_entry(Record* r) {
+  if (g_config.test_torn) return;
+  int saved = errno;
+  uint32_t gen = g_gen.load(std::memory_order_seq_cst);
+  if (is_member(r, gen) && before(g_release.load(std::memory_order_seq_cst), gen))
+    wait_release(gen);
   errno = saved;
 }
 

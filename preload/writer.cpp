@@ -184,15 +184,18 @@ void report_failure(const char* what, const char* path, long err) {
 
 // A name that is taken is skipped; that is worth a warning unless it is a
 // plain file of ours (a dump of an earlier image of this pid, after exec).
-void report_skip(const char* path) {
+// Returns true for our own file (an earlier image of this pid wrote it
+// before an exec): those are skipped silently and without limit.
+bool report_skip(const char* path) {
   struct stat st;
   if (raw_syscall(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>(path), reinterpret_cast<long>(&st),
                   AT_SYMLINK_NOFOLLOW) == 0 &&
       S_ISREG(st.st_mode) && st.st_uid == static_cast<uid_t>(raw_syscall(SYS_geteuid)))
-    return;
+    return true;
   Line l;
   l.s("warning: ").s(path).s(" already exists (a file or link threadsnap did not write); not replaced, trying the next name");
   log_line(l);
+  return false;
 }
 
 }  // namespace
@@ -207,7 +210,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
     return;
   }
   pid_t pid = raw_getpid();
-  for (int attempt = 0; attempt < 64; ++attempt) {
+  for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
     uint32_t seq = ++g_seq;
     Line final_path, tmp_path;
     final_path.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".txt");
@@ -215,7 +218,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
     long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd == -EEXIST) {  // a leftover or a planted file or link: never opened
-      report_skip(tmp_path.data());
+      if (!report_skip(tmp_path.data())) ++attempt;
       continue;
     }
     if (fd < 0) {
@@ -233,7 +236,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
                            AT_FDCWD, reinterpret_cast<long>(final_path.data()), RENAME_NOREPLACE, 0);
     if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
       raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      report_skip(final_path.data());
+      if (!report_skip(final_path.data())) ++attempt;
       continue;
     }
     if (rc < 0) {

@@ -17,6 +17,13 @@ namespace threadsnap::detail {
 // NOT async-signal-safe (may wait on a futex; called only from wrappers).
 void barrier_slow(Record* r);
 
+// The slow half of entering a wrapped call while a dump is active: if stop 1
+// is still under way, wait for its end. The walk may have seen this thread
+// running a moment ago and signalled it; the signal then lands here, not in
+// the blocking call (where it would cause EINTR) or across an exec (where it
+// would kill the new image). NOT async-signal-safe.
+void settle_on_entry(Record* r);
+
 // Saves rip (the label below), rsp, rbp, rbx, r12-r15 of the current frame.
 #define TS_SAVE_REGS(regs)                                              \
   __asm__ volatile(                                                     \
@@ -46,6 +53,7 @@ class BlockScope {
     r->since_ns = now_ns();
     TS_SAVE_REGS(r->regs);
     g_state[r->index].store(state_word(kBlocked, call), std::memory_order_seq_cst);
+    if (TS_UNLIKELY(g_active.load(std::memory_order_seq_cst))) settle_on_entry(r);
   }
   TS_ALWAYS_INLINE void leave() {
     // Dekker with the dumper's publish of g_active: seq_cst on both sides.
