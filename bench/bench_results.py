@@ -145,7 +145,9 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
           f"{fmt_us(gdb1000[0]['hb_us'])} | |")
     w("")
     w("Where a target is not met, the section \"Why targets are not met\" at the end says by how much "
-      "and why.")
+      "and why. On this shared machine, verdicts close to their threshold (the ping-pong 2x, the "
+      "200 ms dump, create+join) can flip from one run to the next; the percentiles and per-round "
+      "ratios below show the spread.")
     w("")
 
     # --- pause table
