@@ -187,32 +187,49 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
 // Owners of the locks members wait for, read while the world is cut, so
 // that the wait-for graph is one instant. A hint: glibc clears __owner
 // briefly right after it takes a mutex. Never written.
-// owner_gen marks the values read at this cut: a slot also holds what an
-// earlier dump read for the same thread.
-void read_lock_owners(uint32_t gen) {
+// Owners of the locks members wait for, read in stop 1 from dense arrays
+// only (the wait object from g_obj, the owner into g_lock_owner): a record
+// or slot per waiter would cost a cache and TLB miss each inside the stop.
+// Stored with the mutex type in the top bits; applied to the captures after
+// the stop (apply_lock_owners).
+uint32_t g_lock_owner[kMaxThreads];
+
+void read_lock_owners() {
+  for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
+    uint32_t idx = g_lock_waiters[i];
+    uint32_t call = state_call(g_state[idx].load(std::memory_order_relaxed));
+    uintptr_t obj = g_obj[idx].load(std::memory_order_relaxed);
+    if (call == kCall_pthread_rwlock_rdlock || call == kCall_pthread_rwlock_wrlock ||
+        call == kCall_pthread_rwlock_timedrdlock || call == kCall_pthread_rwlock_timedwrlock ||
+        call == kCall_pthread_rwlock_clockrdlock || call == kCall_pthread_rwlock_clockwrlock) {
+      auto* l = reinterpret_cast<volatile pthread_rwlock_t*>(obj);
+      g_lock_owner[i] = l->__data.__cur_writer & 0x3fffffff;
+      continue;
+    }
+    auto* m = reinterpret_cast<volatile pthread_mutex_t*>(obj);
+    int kind = m->__data.__kind;
+    // PI and robust mutexes keep the owner's tid in the lock word.
+    uint32_t owner = (kind & (16 | 32)) ? (m->__data.__lock & 0x3fffffff)
+                                        : (static_cast<uint32_t>(m->__data.__owner) & 0x3fffffff);
+    g_lock_owner[i] = owner | (static_cast<uint32_t>(kind & 3) << 30);
+  }
+}
+
+// After the stop: the owners into the captures. owner_gen marks them as read
+// at this cut (a slot also holds what an earlier dump read). A recursive or
+// error-checking mutex never blocks its owner (it counts or returns
+// EDEADLK): an owner equal to the waiter is no deadlock there.
+void apply_lock_owners(uint32_t gen) {
   for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
     Record* r = record_at(g_lock_waiters[i]);
     Capture* c = slot_at(r->index);
-    c->owner = 0;
-    c->owner_gen = gen;
-    if (r->call == kCall_pthread_rwlock_rdlock || r->call == kCall_pthread_rwlock_wrlock ||
-        r->call == kCall_pthread_rwlock_timedrdlock || r->call == kCall_pthread_rwlock_timedwrlock ||
-        r->call == kCall_pthread_rwlock_clockrdlock || r->call == kCall_pthread_rwlock_clockwrlock) {
-      auto* l = reinterpret_cast<volatile pthread_rwlock_t*>(r->obj);
-      c->owner = l->__data.__cur_writer;
-      continue;
-    }
-    auto* m = reinterpret_cast<volatile pthread_mutex_t*>(r->obj);
-    int kind = m->__data.__kind;
-    // PI and robust mutexes keep the owner's tid in the lock word.
-    if (kind & (16 | 32)) c->owner = m->__data.__lock & 0x3fffffff;
-    else c->owner = m->__data.__owner;
-    // A recursive or error-checking mutex never blocks its owner (it counts
-    // or returns EDEADLK): an owner equal to the waiter is not a deadlock.
-    int type = kind & 3;
+    uint32_t type = g_lock_owner[i] >> 30;
+    pid_t owner = static_cast<pid_t>(g_lock_owner[i] & 0x3fffffff);
     if ((type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) &&
-        c->owner == r->tid.load(std::memory_order_relaxed))
-      c->owner = 0;
+        owner == r->tid.load(std::memory_order_relaxed))
+      owner = 0;
+    c->owner = owner;
+    c->owner_gen = gen;
   }
 }
 
@@ -591,7 +608,7 @@ void take_dump() {
   stop1_walk_and_signal(gen);
   if (g_config.test_torn) torn_capture(gen, t0);
   else if (g_signalled_count) wait_for_signalled(gen, t0);
-  read_lock_owners(gen);
+  read_lock_owners();
 
   if (g_config.concurrent) {
     release(gen);  // end of stop 1: the world runs, the sweep begins
@@ -626,6 +643,7 @@ void take_dump() {
     g_registry_lock.unlock();
     t.stop1_ns = now_ns() - t0;
   }
+  apply_lock_owners(gen);
   write_dump(g_members, g_member_count, t);
   registry_release_zombies();
 }

@@ -13,6 +13,7 @@
 namespace threadsnap::detail {
 
 std::atomic<uint32_t> g_state[kMaxThreads];
+std::atomic<uintptr_t> g_obj[kMaxThreads];
 std::atomic<uint32_t> g_gen{0};
 std::atomic<uint32_t> g_active{0};
 std::atomic<uint32_t> g_release{0};
@@ -189,15 +190,13 @@ void registry_set_name(Record* r, const char* name) {
 }
 
 void registry_fill_stack_bounds(Record* r) {
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  void* addr = nullptr;
-  size_t size = 0;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr) {
-    r->stack_lo = reinterpret_cast<uintptr_t>(addr);
-    r->stack_hi = r->stack_lo + size;
-  }
-  pthread_attr_destroy(&attr);
+  // glibc keeps the thread descriptor (pthread_self()) at the top of every
+  // thread's stack block, its own or one the program gave: the stack lies
+  // below it. No pthread_getattr_np here: it mallocs, which cost every
+  // thread a malloc arena cache and its creator a syscall.
+  r->stack_hi = reinterpret_cast<uintptr_t>(pthread_self());
+  size_t size = r->stack_size ? r->stack_size : size_t{8} << 20;
+  r->stack_lo = r->stack_hi > size ? r->stack_hi - size : 0;
 }
 
 void registry_init_main_thread() {
@@ -207,10 +206,18 @@ void registry_init_main_thread() {
   if (!r) return;
   r->tid.store(raw_gettid(), std::memory_order_relaxed);
   r->pthread = pthread_self();
-  registry_fill_stack_bounds(r);
-  // The main stack grows on demand: the page below sp may be unmapped, so
-  // its copies go through safe_read (unwind/capture.cpp), bounded above only.
-  r->stack_lo = 0;
+  // The main stack grows on demand; copy_stack never reads below the page
+  // holding sp without safe_read.
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr) {
+      r->stack_lo = reinterpret_cast<uintptr_t>(addr);
+      r->stack_hi = r->stack_lo + size;
+    }
+    pthread_attr_destroy(&attr);
+  }
   char name[16] = {};
   pthread_getname_np(pthread_self(), name, sizeof(name));
   registry_set_name(r, name);

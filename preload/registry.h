@@ -77,6 +77,7 @@ struct alignas(64) Record {
   std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
+  size_t stack_size = 0;                 // from the creator's attributes
   void* (*start_fn)(void*) = nullptr;
   void* start_arg = nullptr;
   // Blocked-call details, written by the owner before it publishes kBlocked.
@@ -89,6 +90,7 @@ struct alignas(64) Record {
 
 // Global protocol state.
 extern std::atomic<uint32_t> g_state[kMaxThreads];
+extern std::atomic<uintptr_t> g_obj[kMaxThreads];  // wait object of a blocked thread (dense, for stop 1)
 extern std::atomic<uint32_t> g_gen;       // generation of the latest dump
 extern std::atomic<uint32_t> g_active;    // 1 from stop 1 until stop 2
 extern std::atomic<uint32_t> g_release;   // generation whose stop has ended
@@ -127,7 +129,8 @@ Record* registry_find_foreign(pid_t tid);  // Async-signal-safe.
 void registry_release_zombies();           // the dumper, after a dump; clears g_busy
 void registry_set_name(Record* r, const char* name);
 
-// Sets the calling thread's stack bounds in r. NOT async-signal-safe.
+// Sets the calling thread's stack bounds in r (from r->stack_size).
+// NOT async-signal-safe.
 void registry_fill_stack_bounds(Record* r);
 
 }  // namespace threadsnap::detail

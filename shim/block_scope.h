@@ -50,6 +50,7 @@ class BlockScope {
     r->call = call;
     r->obj = obj;
     r->obj2 = obj2;
+    g_obj[r->index].store(obj, std::memory_order_relaxed);
     r->since_ns = now_ns();
     TS_SAVE_REGS(r->regs);
     g_state[r->index].store(state_word(kBlocked, call), std::memory_order_seq_cst);

@@ -48,6 +48,28 @@ class ExitGuard {
   Record* r_;
 };
 
+// The stack size a thread created with attr gets.
+size_t stack_size_of(const pthread_attr_t* attr) {
+  size_t size = 0;
+  if (attr) {
+    void* addr = nullptr;
+    if (pthread_attr_getstack(attr, &addr, &size) == 0 && addr) return size;
+    if (pthread_attr_getstacksize(attr, &size) == 0) return size;
+    return 0;
+  }
+  static std::atomic<size_t> default_size{0};
+  size = default_size.load(std::memory_order_relaxed);
+  if (!size) {
+    pthread_attr_t def;
+    if (pthread_getattr_default_np(&def) == 0) {
+      pthread_attr_getstacksize(&def, &size);
+      pthread_attr_destroy(&def);
+    }
+    default_size.store(size, std::memory_order_relaxed);
+  }
+  return size;
+}
+
 void* trampoline(void* p) {
   Record* r = static_cast<Record*>(p);
   r->tid.store(raw_gettid(), std::memory_order_relaxed);
@@ -84,6 +106,7 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   if (!r) return real_pthread_create(t, attr, fn, arg);
   r->start_fn = fn;
   r->start_arg = arg;
+  r->stack_size = stack_size_of(attr);
   // A new thread inherits its creator's name, as the kernel does.
   if (t_self) memcpy(r->name, t_self->name, sizeof(r->name));
   else memcpy(r->name, g_process_name, sizeof(r->name));

@@ -62,31 +62,32 @@ TS_NO_ASAN void copy_stack(const Record* r, Capture* c, uintptr_t sp) {
   uintptr_t lo = sp - 128;
   c->copy_base = lo;
   c->copy_len = 0;
-  if (r->stack_lo && sp >= r->stack_lo && sp < r->stack_hi) {
-    // A thread stack whose bounds we know: a plain copy cannot fault.
-    if (lo < r->stack_lo) lo = r->stack_lo;
-    uintptr_t hi = r->stack_hi;
-    if (hi - lo > cap) hi = lo + cap;
+  bool on_stack = r->stack_hi && sp >= r->stack_lo && sp < r->stack_hi;
+  // On the thread's own stack everything from sp up to the top is mapped,
+  // so a plain copy cannot fault, as long as the red zone below sp lies in
+  // sp's own page (the page below may be the guard, or not yet mapped on the
+  // main thread's growing stack).
+  if (on_stack && (lo >> 12) == (sp >> 12)) {
+    uintptr_t hi = r->stack_hi - lo > cap ? lo + cap : r->stack_hi;
     raw_copy(dst, lo, hi - lo);
-    c->copy_base = lo;
     c->copy_len = static_cast<uint32_t>(hi - lo);
     return;
   }
-  // The main thread (its mapping grows), an alternate signal stack, or a
-  // thread we did not see start: read what is mapped.
-  long got = safe_read(lo, dst, cap);
-  if (got == 0) {  // the red zone's page may not be mapped
+  // Otherwise (the red zone crosses a page, an alternate signal stack, a
+  // thread we did not see start): read what is mapped.
+  size_t want = on_stack && r->stack_hi - lo < cap ? r->stack_hi - lo : cap;
+  long got = safe_read(lo, dst, want);
+  if (got == 0) {  // the red zone's page is not mapped
     lo = sp;
-    got = safe_read(lo, dst, cap);
+    got = safe_read(lo, dst, want - 128);
   }
   if (got > 0) {
     c->copy_base = lo;
     c->copy_len = static_cast<uint32_t>(got);
-  } else if (got < 0 && r->stack_hi && sp < r->stack_hi) {
-    // No process_vm_readv (seccomp): the page holding sp is mapped.
+  } else if (got < 0 && on_stack) {
+    // No process_vm_readv (seccomp): from sp's own page up is mapped.
     lo = sp & ~uintptr_t{4095};
-    uintptr_t hi = r->stack_hi;
-    if (hi - lo > cap) hi = lo + cap;
+    uintptr_t hi = r->stack_hi - lo > cap ? lo + cap : r->stack_hi;
     raw_copy(dst, lo, hi - lo);
     c->copy_base = lo;
     c->copy_len = static_cast<uint32_t>(hi - lo);
