@@ -378,10 +378,6 @@ class TidSet {
   pid_t* slots_ = nullptr;
 };
 
-// Tids seen unknown at the previous scan while some thread was starting.
-pid_t g_candidates[kMaxForeign];
-uint32_t g_candidate_count = 0;
-
 // Reads the tids of /proc/self/task with getdents64 (no malloc).
 uint32_t list_tasks(pid_t* tids, uint32_t max) {
   int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
@@ -420,27 +416,26 @@ void read_comm(pid_t tid, char* name, size_t size) {
 
 // Adopts every thread of /proc/self/task that the registry does not know as
 // a foreign record, and forgets foreign records whose thread is gone or has
-// since been registered. A thread between clone and its trampoline has no
-// tid in its record yet: while any thread is starting, an unknown tid is
-// adopted only if it was already unknown at the previous scan. The dumper
-// itself is never adopted.
+// since been registered. A thread between clone and its trampoline may have
+// no tid in its record yet: while any such thread exists, no unknown tid is
+// adopted (it may be that one); a later dump adopts it. The dumper itself is
+// never adopted.
 void adopt_foreign_threads() {
   static pid_t tids[kMaxThreads];
   uint32_t ntids = list_tasks(tids, kMaxThreads);
   if (!ntids) return;
   pid_t self = raw_gettid();
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
-  TidSet known(hw), present(ntids), previous(g_candidate_count);
-  if (!known.ok() || !present.ok() || !previous.ok()) return;
+  TidSet known(hw), present(ntids);
+  if (!known.ok() || !present.ok()) return;
   for (uint32_t i = 0; i < ntids; ++i) present.insert(tids[i]);
-  for (uint32_t i = 0; i < g_candidate_count; ++i) previous.insert(g_candidates[i]);
   g_registry_lock.lock();
   bool starting = false;
   for (uint32_t i = 0; i < hw; ++i) {
     Kind k = state_kind(g_state[i].load());
     if (k == kFree) continue;
     Record* r = record_at(i);
-    if (k == kStarting || !r->tid.load(std::memory_order_relaxed)) starting = true;
+    if (!r->tid.load(std::memory_order_relaxed)) starting = true;
     if (!r->foreign) known.insert(r->tid.load(std::memory_order_relaxed));
   }
   for (uint32_t i = 0; i < hw; ++i) {
@@ -450,14 +445,9 @@ void adopt_foreign_threads() {
     if (r->foreign && (!present.contains(t) || known.contains(t))) registry_release(r);
     else if (r->foreign) known.insert(t);
   }
-  uint32_t ncand = 0;
-  for (uint32_t i = 0; i < ntids; ++i) {
+  for (uint32_t i = 0; i < ntids && !starting; ++i) {
     pid_t t = tids[i];
     if (t == self || known.contains(t) || registry_recently_exited(t)) continue;
-    if (starting && !previous.contains(t)) {
-      if (ncand < kMaxForeign) g_candidates[ncand++] = t;
-      continue;
-    }
     Record* r = registry_add(kRunning, true);
     if (!r) break;
     r->tid.store(t, std::memory_order_relaxed);
@@ -465,7 +455,6 @@ void adopt_foreign_threads() {
     read_comm(t, name, sizeof(name));
     registry_set_name(r, name);
   }
-  g_candidate_count = ncand;
   g_registry_lock.unlock();
 }
 
