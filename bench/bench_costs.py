@@ -48,9 +48,8 @@ def run_micro(ctx):
 
 def run_rss(ctx):
     """VmRSS of 1,000 idle blocked threads (and nothing else) without the
-    library, with it, and without it but with one malloc per thread (the
-    library's thread start calls pthread_getattr_np, which mallocs),
-    alternating."""
+    library, with it, and without it but with one malloc per thread (what
+    a malloc in the library's thread start would cost), alternating."""
     n = 1000
     cfgs = ("plain", "lib", "plain_malloc")
     out = {k: [] for k in cfgs + ("lib_after_dump",)}

@@ -380,10 +380,9 @@ def why_notes(v):
             f"the walk costs about {per_thread_ns:.0f} ns a thread ({fmt_us(nolock)} with no lock "
             f"waiter) and reading the owners of the locks waited for about {per_lock_ns:.0f} ns "
             f"more per lock waiter ({fmt_us(alllock)} when all 10,000 wait on a lock): "
-            f"read_lock_owners() touches each waiter's Record, its capture slot (one page per "
-            f"thread) and the lock while the world is stopped. Keeping the owners' inputs in a dense "
-            f"array like the state words (or reading them after the stop, as a hint) removes most "
-            f"of it. (2) The threads that run must be signalled and answer (here {sig:.1f} per "
+            f"read_lock_owners() reads each waiter's wait object from a dense array and the lock "
+            f"word itself while the world is stopped (at the cut, so that the wait-for graph is "
+            f"one instant). (2) The threads that run must be signalled and answer (here {sig:.1f} per "
             f"dump: heartbeat, ping-pong, main when between calls): each needs a CPU to run its "
             f"handler, and the heartbeat competes with the other threads of the scenario and with "
             f"other jobs on {m['nproc']} CPUs (load average {ctx.load0} at the start of the run), "
@@ -443,19 +442,16 @@ def why_notes(v):
             f"**pthread_create+join overhead**: {(v['cj1_ratio'] - 1) * 100:+.1f}% on one CPU "
             f"(+{cp * (v['cj1_ratio'] - 1) / 1e3:.1f} us on {cp / 1e3:.1f} us), "
             f"{(v['cj_ratio'] - 1) * 100:+.1f}% across CPUs (target 10%). The "
-            f"wrapper takes the registry lock to register and again to release, starts the thread "
-            f"in a trampoline that calls pthread_getattr_np for the stack bounds (which mallocs: "
-            f"the new thread's first malloc sets up its malloc cache), and join is wrapped too. "
-            f"Taking the stack bounds without pthread_getattr_np (from the creation attributes, "
-            f"or at dump time) saves the malloc.")
+            f"wrapper takes the registry lock to register and again to release, reads the new "
+            f"thread's tid from its CPU clock id, starts it in a trampoline, and join is wrapped "
+            f"too; across CPUs the wake-ups dominate and swing with the other jobs.")
     if v["rss_per"] > 1024:
         notes.append(
             f"**Resident memory per idle thread**: {v['rss_per']:.0f} bytes (target 1 KiB, "
             f"{v['rss_per'] - 1024:.0f} bytes over). The record (256 bytes, in chunks of 512) and "
-            f"the state word are small; the rest is glibc's: the trampoline's pthread_getattr_np "
-            f"mallocs, which gives every thread a malloc cache (tcache) that the thread keeps. A "
-            f"plain thread that mallocs once costs {tcache:.0f} bytes more than one that does not "
-            f"(table above), which is most of the difference.")
+            f"the state word are small; a thread that mallocs once costs {tcache:.0f} bytes more "
+            f"than one that does not (table above): anything in the thread start that mallocs "
+            f"shows up here.")
     pr = runs["plain"].get("BM_ReadReadyPipe")
     if pr:
         d = med(runs["lib"]["BM_ReadReadyPipe"]) - med(pr)
