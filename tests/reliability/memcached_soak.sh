@@ -5,7 +5,8 @@
 # (default 60) with a dump every 100 ms. Passes if:
 #   - memaslap reports no errors (verify_failed 0, no error lines),
 #   - its throughput is within 5% of the same load on the same server under
-#     the library without dumps (the mean of a run before and a run after),
+#     the library without dumps (blocks of 10 s with and without dumps,
+#     interleaved off/on/on/off/... so that a shared machine's drift cancels),
 #   - every dump is whole and lists the 4 workers (the kernel's mc-worker
 #     threads) and memcached answers afterwards.
 # memcached and memaslap share this machine's cores, so each is pinned to its
@@ -14,7 +15,6 @@ source "$(dirname "$0")/../scripts/lib.sh"
 source "$TOP/tests/reliability/lib.sh"
 need_lib
 SECS=${REL_MEMCACHED_SECONDS:-60}
-BASE_SECS=$(( (SECS + 1) / 2 ))
 command -v memcached > /dev/null || fail "memcached not installed (make deps)"
 SLAP=$(command -v memaslap || command -v memcaslap || true)
 [ -n "$SLAP" ] || fail "memaslap/memcaslap not installed (libmemcached-tools; make deps)"
@@ -56,28 +56,47 @@ load() {
   echo "$tps"
 }
 
+# Blocks of BLOCK seconds, with and without a dump every 100 ms, in the order
+# off on on off off on ... (drift of a shared machine cancels out), until
+# SECS seconds were run with dumps.
+BLOCK=${REL_MEMCACHED_BLOCK:-10}
+pairs=$(( (SECS + BLOCK - 1) / BLOCK ))
 load warmup 5 > /dev/null
-before=$(load before "$BASE_SECS")
-echo "throughput without dumps (before): $before ops/s"
-
-# The run with a dump every 100 ms.
-(
-  while :; do kill -USR2 "$mc" 2> /dev/null || exit 0; sleep 0.1; done
-) &
-dumper=$!
-started "$dumper"
-during=$(load during "$SECS")
-kill "$dumper"
-wait "$dumper" 2> /dev/null || true
-echo "throughput with a dump every 100 ms for $SECS s: $during ops/s"
+on_sum=0 off_sum=0
+for ((i = 0; i < 2 * pairs; i++)); do
+  if (( (i + 1) / 2 % 2 == 1 )); then mode=on; else mode=off; fi
+  if [ $mode = on ]; then
+    # One process sends the trigger every 100 ms (no fork per signal).
+    taskset -c "$client_cpus" python3 -c '
+import os, signal, sys, time
+pid, t = int(sys.argv[1]), time.monotonic()
+while True:
+    try:
+        os.kill(pid, signal.SIGUSR2)
+    except ProcessLookupError:
+        sys.exit(0)
+    t += 0.1
+    time.sleep(max(0.0, t - time.monotonic()))' "$mc" &
+    dumper=$!
+    started "$dumper"
+  fi
+  tps=$(load "$mode.$i" "$BLOCK")
+  if [ $mode = on ]; then
+    kill "$dumper"
+    wait "$dumper" 2> /dev/null || true
+    on_sum=$((on_sum + tps))
+  else
+    off_sum=$((off_sum + tps))
+  fi
+  echo "block $i: $mode $tps ops/s"
+done
+during=$((on_sum / pairs))
+base=$((off_sum / pairs))
 # The last dump may still be in progress: wait for its temporary file to go.
 for ((i = 0; i < 250; i++)); do
   ls -A "$D" | grep -q '^\.threadsnap' || break
   sleep 0.02
 done
-
-after=$(load after "$BASE_SECS")
-echo "throughput without dumps (after): $after ops/s"
 ask_version || fail "memcached stopped answering"
 
 # Every dump whole, with the 4 workers.
@@ -89,13 +108,12 @@ for f in $(rel_dumps "$D" "$mc"); do
   done
   n=$((n + 1))
 done
-want=$(( SECS * 10 * 8 / 10 ))
-[ "$n" -ge "$want" ] || fail "only $n dumps in $SECS s (a dump every 100 ms should give ~$((SECS * 10)))"
+want=$(( pairs * BLOCK * 10 * 8 / 10 ))
+[ "$n" -ge "$want" ] || fail "only $n dumps in $((pairs * BLOCK)) s (a dump every 100 ms should give ~$((pairs * BLOCK * 10)))"
 echo "$n dumps, each whole and listing the 4 workers ($workers)"
 [ -z "$(grep -v '^threadsnap: wrote' "$TMP/mc.err" | grep threadsnap)" ] ||
   fail "threadsnap complained: $(grep threadsnap "$TMP/mc.err" | head -n 5)"
 
-base=$(( (before + after) / 2 ))
 python3 - "$base" "$during" << 'PY' || fail "throughput with dumps dropped by more than 5%"
 import sys
 base, during = int(sys.argv[1]), int(sys.argv[2])
