@@ -15,7 +15,8 @@
  *   carries its creator's name, "prefixer").
  * - Churn: CHURNERS threads "churner" create threads that lock a mutex and
  *   exit, joined or detached, as fast as they can.
- * Prints the tid lines, "ready", and on "stat" a line
+ * Prints the tid lines, "sanitized 0|1" (built with ASan), "ready", and on
+ * "stat" a line
  *   "stat ring=PASSES churn=THREADS epochs=EPOCHS"
  * "quit" ends it. */
 #include "rel_util.h"
@@ -147,6 +148,11 @@ int main(int argc, char** argv) {
     if (pthread_create(&churner[i], NULL, churner_main, NULL) != 0) rel_die("pthread_create");
   int want = g_ring + 1 + (churners < 16 ? churners : 16);
   while (atomic_load(&g_registered) < want) rel_sleep_ms(1);
+#if defined(__SANITIZE_ADDRESS__)
+  rel_line("sanitized 1"); /* ASan's quarantine grows the heap: no RSS check */
+#else
+  rel_line("sanitized 0");
+#endif
   rel_line("ring %d", g_ring);
   rel_line("ready");
   char cmd[64];

@@ -8,6 +8,7 @@
  *   sleeper     nanosleep(1 ms) in a loop, EINTR handled
  *   deep        blocks in pthread_cond_wait under 300 small frames (deep_NNN)
  *   bigframes   blocks in pthread_cond_wait under 100 frames of ~1 KiB each
+ *               (prints "bigframe_bytes N", the exact size of one)
  * Prints the tid lines and "ready". Commands on stdin (one per line):
  *   ping      -> "pong BALLS SPINS" (progress counters)
  *   trigger   -> calls threadsnap_trigger(), prints "triggered RC"
@@ -98,9 +99,15 @@ static void* deep_main(void* arg) {
   return arg;
 }
 
+static uintptr_t g_bigframe_fa[2];
+
+/* Prints "bigframe_bytes N" (the stack one level takes, which depends on
+ * the compiler and sanitizers) once, from levels 100 and 99. */
 REL_NOIPA static void bigframe(int n) {
   volatile char pad[1000];
   pad[0] = (char)n;
+  if (n >= 99) g_bigframe_fa[100 - n] = (uintptr_t)__builtin_frame_address(0);
+  if (n == 98) rel_line("bigframe_bytes %ld", (long)(g_bigframe_fa[0] - g_bigframe_fa[1]));
   if (n == 0) park();
   else bigframe(n - 1);
   g_sink = g_sink + pad[0];
