@@ -193,6 +193,15 @@ std::vector<std::string> StderrLines(Process& p, const std::string& needle) {
   return out;
 }
 
+int FdCount(pid_t pid) {
+  int n = 0;
+  if (DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
 long RssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string l;
@@ -853,8 +862,8 @@ int SoakSeconds() {
 // more than one ring thread outside its wait; the prefix threads present
 // form one contiguous range of one epoch with at most one not yet named;
 // the program keeps making progress, no dump takes over 15 s, and resident
-// memory stays flat after the warm-up (the first third of the run, at most
-// the first minute).
+// memory and the number of open file descriptors stay flat after the warm-up
+// (the first third of the run, at most the first minute).
 TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
   const int secs = SoakSeconds();
   Process p;
@@ -869,6 +878,7 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
   auto start = Clock::now(), deadline = start + seconds(secs);
   auto warm = start + std::min(seconds(60), seconds(secs / 3));
   long rss_warm = -1, rss_max_after = 0;
+  int fds_warm = -1, fds_max_after = 0;
   int dumps = 0, failures = 0, max_outside = 0, max_prefix = 0;
   std::string first_failure;
   while (Clock::now() < deadline && failures < 5) {
@@ -916,9 +926,11 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
     }
     unlink(d.path.c_str());
     long rss = RssKiB(p.pid());
+    int fds = FdCount(p.pid());
     if (Clock::now() >= warm) {
-      if (rss_warm < 0) rss_warm = rss;
+      if (rss_warm < 0) rss_warm = rss, fds_warm = fds;
       rss_max_after = std::max(rss_max_after, rss);
+      fds_max_after = std::max(fds_max_after, fds);
     }
   }
   auto last = Numbers(Ask(p, "stat", "stat "));
@@ -937,6 +949,10 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
   EXPECT_GE(churn_rate, 1000) << "thread churn below 1000 creations per second";
   EXPECT_LE(max_outside, 1);
   ASSERT_GT(rss_warm, 0);
+  // The program opens no file after start-up; between dumps threadsnap holds
+  // none of its own open beyond its eventfd.
+  EXPECT_EQ(fds_max_after, fds_warm) << "file descriptors leak: " << fds_warm << " -> "
+                                     << fds_max_after;
   if (p.WaitForExactLine("sanitized 0", seconds(1))) {
     EXPECT_LE(rss_max_after, rss_warm + rss_warm / 20 + 2048)
         << "resident memory grew from " << rss_warm << " KiB to " << rss_max_after
