@@ -59,6 +59,29 @@ void load_helpers_once() {
     log_msg("warning: libunwind-x86_64.so.8 not usable; unwinding with frame pointers");
 }
 
+// fork and the dumper: a child must not inherit mimalloc's or libunwind's
+// locks held by a dumper that does not exist there. So fork waits until no
+// dump is under way, and no dump starts while a fork is being prepared
+// (Dekker on g_forks_pending / g_dump_running).
+std::atomic<uint32_t> g_forks_pending{0};
+std::atomic<uint32_t> g_dump_running{0};
+
+void dump_begin() {
+  for (;;) {
+    g_dump_running.store(1, std::memory_order_seq_cst);
+    uint32_t f = g_forks_pending.load(std::memory_order_seq_cst);
+    if (!f) return;
+    g_dump_running.store(0, std::memory_order_seq_cst);
+    futex_wake_all(&g_dump_running);
+    futex_wait(&g_forks_pending, f);
+  }
+}
+
+void dump_end() {
+  g_dump_running.store(0, std::memory_order_seq_cst);
+  futex_wake_all(&g_dump_running);
+}
+
 void* dumper_main(void*) {
   g_dumper_tid = raw_gettid();
   for (;;) {
@@ -70,8 +93,10 @@ void* dumper_main(void*) {
       log_msg("error: the dumper cannot read its trigger; dumps are off");
       return nullptr;
     }
+    dump_begin();
     load_helpers_once();
     take_dump();
+    dump_end();
   }
 }
 
@@ -141,9 +166,31 @@ void install_handlers() {
   g_trigger_signal.store(trig, std::memory_order_relaxed);
 }
 
-void atfork_prepare() { g_registry_lock.lock(); }
-void atfork_parent() { g_registry_lock.unlock(); }
+// The forking thread may be signalled by a stop while it waits here: it is
+// running, not in a wrapper, so its handler captures it as usual.
+void atfork_prepare() {
+  g_forks_pending.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t d = g_dump_running.load(std::memory_order_seq_cst);
+    if (!d) break;
+    futex_wait(&g_dump_running, d);
+  }
+  g_registry_lock.lock();
+}
+
+void forks_done() {
+  g_forks_pending.fetch_sub(1, std::memory_order_seq_cst);
+  futex_wake_all(&g_forks_pending);
+}
+
+void atfork_parent() {
+  g_registry_lock.unlock();
+  forks_done();
+}
+
 void atfork_child() {
+  g_forks_pending.store(0, std::memory_order_relaxed);
+  g_dump_running.store(0, std::memory_order_relaxed);
   // Only this thread exists now: a clean registry, a new dumper. A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
