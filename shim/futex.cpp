@@ -37,9 +37,11 @@ bool is_futex_wait(long op) {
 // Reads six arguments whatever the call takes, as the kernel's ABI does; the
 // sixth may be a stack slot the caller did not fill, so no ASan here.
 #if defined(__SANITIZE_ADDRESS__)
-__attribute__((no_sanitize("address")))
+#define TS_SYSCALL_NO_ASAN __attribute__((no_sanitize("address")))
+#else
+#define TS_SYSCALL_NO_ASAN
 #endif
-TS_EXPORT long syscall(long number, ...) noexcept {
+TS_EXPORT TS_SYSCALL_NO_ASAN long syscall(long number, ...) noexcept {
   va_list ap;
   va_start(ap, number);
   long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
