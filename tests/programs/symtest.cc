@@ -1,3 +1,4 @@
+// NOSANITIZE (check-asan builds it plain: its golden lines depend on normal inlining)
 // symtest: threads blocked at known source lines, for the symbolizer's golden
 // tests and the report benchmark.
 //
