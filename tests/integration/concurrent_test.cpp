@@ -20,16 +20,6 @@ namespace {
 
 using std::chrono::seconds;
 
-#define START(p, opts)                        \
-  do {                                        \
-    std::string start_err_;                   \
-    ASSERT_TRUE((p).Start(opts, &start_err_)) \
-        << start_err_;                        \
-  } while (0)
-
-#define WAIT_READY(p, timeout)                                        \
-  ASSERT_TRUE((p).WaitForExactLine("ready", timeout))                 \
-      << "program never printed 'ready'\nstderr:\n" << (p).Stderr()
 
 void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {
   p.CloseStdin();

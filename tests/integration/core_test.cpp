@@ -17,19 +17,6 @@ namespace {
 
 using std::chrono::seconds;
 
-#define START(p, opts)                        \
-  do {                                        \
-    std::string start_err_;                   \
-    ASSERT_TRUE((p).Start(opts, &start_err_)) \
-        << start_err_;                        \
-  } while (0)
-
-#define WAIT_READY(p, timeout)                                                   \
-  ASSERT_TRUE((p).WaitForExactLine("ready", timeout))                            \
-      << "program never printed 'ready'\nstdout tail: "                          \
-      << ((p).Lines().empty() ? std::string("") : (p).Lines().back())            \
-      << "\nstderr:\n"                                                            \
-      << (p).Stderr()
 
 // Ends the program by closing its stdin; it must exit 0 on its own.
 void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {

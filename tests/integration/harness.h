@@ -264,3 +264,21 @@ std::vector<std::string> LibraryWarnings(const std::string& stderr_text);
 std::vector<std::string> WroteLines(const std::string& stderr_text);
 
 }  // namespace threadsnap::testing
+
+// Start a program or fail the test, with the reason.
+#define START(p, opts)                        \
+  do {                                        \
+    std::string start_err_;                   \
+    ASSERT_TRUE((p).Start(opts, &start_err_)) \
+        << start_err_;                        \
+  } while (0)
+
+// Wait for the program's "ready" line or fail the test, with its last
+// output line and its stderr.
+#define WAIT_READY(p, timeout)                                                   \
+  ASSERT_TRUE((p).WaitForExactLine("ready", timeout))                            \
+      << "program never printed 'ready'\nstdout tail: "                          \
+      << ((p).Lines().empty() ? std::string("") : (p).Lines().back())            \
+      << "\nstderr:\n"                                                            \
+      << (p).Stderr()
+
