@@ -492,6 +492,17 @@ void recheck_silent_threads() {
   }
 }
 
+// Turns every member's copy into frames (timeouts have none, a thread not
+// yet started has its start routine already).
+void unwind_members(bool modules_changed) {
+  unwinder_begin(modules_changed);
+  for (uint32_t i = 0; i < g_member_count; ++i) {
+    Capture* c = slot_at(g_members[i]);
+    if (c->via != kViaTimeout && c->via != kViaStart)
+      unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+  }
+}
+
 void sleep_ms(int ms) {
   timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
@@ -612,21 +623,11 @@ void take_dump() {
     g_active.store(0, std::memory_order_seq_cst);
     g_registry_lock.unlock();
     t.stop2_ns = now_ns() - t2;
-    unwinder_begin(changed);
-    for (uint32_t i = 0; i < g_member_count; ++i) {
-      Capture* c = slot_at(g_members[i]);
-      if (c->via != kViaTimeout && c->via != kViaStart)
-        unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
-    }
+    unwind_members(changed);
   } else {
     // stw: one stop for everything, unwinding included (Go before 1.19).
     sweep(gen, kViaStw);
-    unwinder_begin(changed);
-    for (uint32_t i = 0; i < g_member_count; ++i) {
-      Capture* c = slot_at(g_members[i]);
-      if (c->via != kViaTimeout && c->via != kViaStart)
-        unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
-    }
+    unwind_members(changed);
     g_active.store(0, std::memory_order_seq_cst);
     release(gen);
     g_registry_lock.unlock();

@@ -37,7 +37,6 @@ namespace {
 std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
 std::atomic<int> g_event_fd{-1};
 std::atomic<int> g_stepped_aside{0};
-pid_t g_dumper_tid = 0;
 
 void trigger_handler(int) {
   int saved = errno;
@@ -83,7 +82,6 @@ void dump_end() {
 }
 
 void* dumper_main(void*) {
-  g_dumper_tid = raw_gettid();
   for (;;) {
     uint64_t n = 0;
     int fd = g_event_fd.load(std::memory_order_relaxed);
