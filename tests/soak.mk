@@ -23,10 +23,15 @@ soak: all
 ASAN_BUILD ?= build/asan
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_LOGS    = $(abspath $(ASAN_BUILD))/sanitizer-logs
+# detect_stack_use_after_return=1 puts instrumented frames on ASan's fake
+# stack. Without it, pthread_cancel's forced unwind leaves stale redzones on
+# the real stack and ASan's own __asan_handle_no_return then trips over them
+# (CHECK kCurrentStackFrameMagic; google/sanitizers#1010, #1399): the plain
+# errno_parity program fails that way with no threadsnap loaded at all.
 # The ASan library is preloaded ahead of libasan (which it pulls in itself):
 # tell ASan that this order is intended. Every report goes to a file too, so
 # that one from a process whose exit status no test looks at still fails.
-SAN_ENV = ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:log_path=$(SAN_LOGS)/asan \
+SAN_ENV = ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:detect_stack_use_after_return=1:log_path=$(SAN_LOGS)/asan \
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
 
 check-asan:

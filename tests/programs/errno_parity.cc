@@ -213,12 +213,13 @@ static void mutexes() {
   std::timed_mutex tm;
   tm.lock();
   std::atomic<int> got{-1};
+  std::pair<std::timed_mutex*, std::atomic<int>*> arg(&tm, &got);
   pthread_t t;
   pthread_create(&t, nullptr, [](void* p) -> void* {
     auto* pair = static_cast<std::pair<std::timed_mutex*, std::atomic<int>*>*>(p);
     *pair->second = pair->first->try_lock_for(30ms);
     return nullptr;
-  }, new std::pair<std::timed_mutex*, std::atomic<int>*>(&tm, &got));
+  }, &arg);
   pthread_join(t, nullptr);
   tm.unlock();
   tp_line("timed_mutex_try_lock_for: %d", got.load());
