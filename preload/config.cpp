@@ -85,6 +85,18 @@ bool set_torn(const char* v) {
   return true;
 }
 
+bool set_write_delay(const char* v) {
+  long n;
+  if (!parse_long(v, 0, 60000, &n)) return false;
+  g_config.test_write_delay_ms = static_cast<int>(n);
+  return true;
+}
+bool set_named_temp(const char* v) {
+  if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) return false;
+  g_config.test_named_temp = v[0] == '1';
+  return true;
+}
+
 struct Option {
   const char* name;
   const char* default_text;  // for the warning
@@ -103,6 +115,8 @@ const Option kOptions[] = {
     {"THREADSNAP_STACK_KB", "64", set_stack_kb},
     {"THREADSNAP_TEST_SWEEP_DELAY_MS", "0", set_sweep_delay},
     {"THREADSNAP_TEST_TORN", "0", set_torn},
+    {"THREADSNAP_TEST_NAMED_TEMP", "0", set_named_temp},
+    {"THREADSNAP_TEST_WRITE_DELAY_MS", "0", set_write_delay},
 };
 
 void set_defaults() {
@@ -118,6 +132,8 @@ void set_defaults() {
   g_config.stack_copy_bytes = 64 * 1024;
   g_config.test_sweep_delay_ms = 0;
   g_config.test_torn = false;
+  g_config.test_named_temp = false;
+  g_config.test_write_delay_ms = 0;
 }
 
 }  // namespace

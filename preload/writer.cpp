@@ -165,20 +165,48 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   out.s("end\n");
 }
 
-bool write_all(int fd, const char* p, size_t n) {
+// 0, or the negative errno of the failed write.
+long write_all(int fd, const char* p, size_t n) {
   while (n) {
     long w = raw_syscall(SYS_write, fd, reinterpret_cast<long>(p), static_cast<long>(n));
     if (w == -EINTR) continue;
-    if (w <= 0) return false;
+    if (w < 0) return w;
+    if (w == 0) return -EIO;
     p += w;
     n -= static_cast<size_t>(w);
   }
-  return true;
+  return 0;
 }
 
-void report_failure(const char* what, const char* path, long err) {
+// Words for the errors a dump write meets (strerror is not ours to call from
+// here: it may translate, and take locale locks).
+const char* errno_words(long err) {
+  switch (-err) {
+    case ENOSPC: return "no space left on device";
+    case EDQUOT: return "disk quota exceeded";
+    case EACCES: return "permission denied";
+    case EPERM: return "operation not permitted";
+    case EROFS: return "read-only file system";
+    case ENOENT: return "no such file or directory";
+    case ENOTDIR: return "not a directory";
+    case ELOOP: return "too many levels of symbolic links";
+    case ENAMETOOLONG: return "file name too long";
+    case EIO: return "input/output error";
+    case EFBIG: return "file too large";
+    case EMFILE: return "too many open files";
+    case ENFILE: return "too many open files in system";
+    case ENOMEM: return "out of memory";
+    case EXDEV: return "cross-device link";
+    default: return nullptr;
+  }
+}
+
+// "error: cannot write dump PATH: STEP: WORDS (errno N)"
+void report_failure(const char* path, const char* step, long err) {
   Line l;
-  l.s("error: cannot write dump: ").s(what).s(" ").s(path).s(" (errno ").i(-err).s(")");
+  l.s("error: cannot write dump ").s(path).s(": ").s(step).s(": ");
+  if (const char* w = errno_words(err)) l.s(w).c(' ');
+  l.s("(errno ").i(-err).s(")");
   log_line(l);
 }
 
@@ -202,18 +230,94 @@ bool report_skip(const char* path) {
 
 void writer_after_fork_child() { g_seq = 0; }
 
-void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
-  Text text;
-  format(text, members, count, t);
-  if (!text.ok()) {
-    log_msg("error: cannot write dump: out of memory");
-    return;
+namespace {
+
+// 1 while unnamed temporary files work in the dump directory; 0 after the
+// file system or /proc refused them once (then named temporaries are used).
+int g_unnamed_ok = 1;
+
+// Tests only: the written file waits this long for its name (a process
+// killed or exec'ed meanwhile must leave nothing behind).
+void test_write_delay() {
+  if (!g_config.test_write_delay_ms) return;
+  struct timespec ts = {g_config.test_write_delay_ms / 1000, (g_config.test_write_delay_ms % 1000) * 1000000L};
+  raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+}
+
+void final_name(Line& out, pid_t pid, uint32_t seq) {
+  out.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".txt");
+}
+
+// Gives the unnamed file `fd` the name `path`; never replaces anything there
+// (-EEXIST). AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link works
+// for everybody where /proc is mounted.
+long link_unnamed(long fd, const char* path) {
+  long rc = raw_syscall6(SYS_linkat, fd, reinterpret_cast<long>(""), AT_FDCWD,
+                        reinterpret_cast<long>(path), AT_EMPTY_PATH, 0);
+  if (rc == 0 || rc == -EEXIST) return rc;
+  Line proc;
+  proc.s("/proc/self/fd/").u(static_cast<uint64_t>(fd));
+  return raw_syscall6(SYS_linkat, AT_FDCWD, reinterpret_cast<long>(proc.data()), AT_FDCWD,
+                     reinterpret_cast<long>(path), AT_SYMLINK_FOLLOW, 0);
+}
+
+enum class Outcome { kDone, kFailed, kUnsupported };
+
+// The dump goes into a file without a name (O_TMPFILE) that gets its final
+// name once it is whole: a dump is never seen half-written, and a process
+// killed or exec'ed in the middle leaves nothing behind.
+Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_config.dir),
+                        O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd == -EOPNOTSUPP || fd == -EISDIR || fd == -EINVAL) return Outcome::kUnsupported;
+  if (fd < 0) {
+    Line path;
+    final_name(path, pid, g_seq + 1);
+    report_failure(path.data(), "create", fd);
+    return Outcome::kFailed;
   }
-  pid_t pid = raw_getpid();
+  long err = write_all(static_cast<int>(fd), text.data(), text.size());
+  if (err) {
+    raw_syscall(SYS_close, fd);
+    Line path;
+    final_name(path, pid, g_seq + 1);
+    report_failure(path.data(), "write", err);
+    return Outcome::kFailed;
+  }
+  test_write_delay();
   for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
     uint32_t seq = ++g_seq;
-    Line final_path, tmp_path;
-    final_path.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".txt");
+    Line path;
+    final_name(path, pid, seq);
+    long rc = link_unnamed(fd, path.data());
+    if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
+      if (!report_skip(path.data())) ++attempt;
+      continue;
+    }
+    if (rc < 0 && rc != -ENOSPC && rc != -EDQUOT && rc != -EACCES && rc != -EROFS) {
+      --g_seq;  // no /proc, or a file system that cannot link it: use a name
+      raw_syscall(SYS_close, fd);
+      return Outcome::kUnsupported;
+    }
+    raw_syscall(SYS_close, fd);
+    if (rc < 0) {
+      report_failure(path.data(), "link", rc);
+      return Outcome::kFailed;
+    }
+    written.s(path.data());
+    return Outcome::kDone;
+  }
+  raw_syscall(SYS_close, fd);
+  log_msg("error: cannot write dump: no free file name in ", g_config.dir);
+  return Outcome::kFailed;
+}
+
+// The same with a named temporary file, renamed when whole.
+bool write_named(const Text& text, pid_t pid, Line& written) {
+  for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
+    uint32_t seq = ++g_seq;
+    Line path, tmp_path;
+    final_name(path, pid, seq);
     tmp_path.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
     long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -222,39 +326,62 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
       continue;
     }
     if (fd < 0) {
-      report_failure("open", tmp_path.data(), fd);
-      return;
+      report_failure(tmp_path.data(), "create", fd);
+      return false;
     }
-    bool ok = write_all(static_cast<int>(fd), text.data(), text.size());
+    long err = write_all(static_cast<int>(fd), text.data(), text.size());
+    if (!err) test_write_delay();
     raw_syscall(SYS_close, fd);
-    if (!ok) {
+    if (err) {
       raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      report_failure("write", tmp_path.data(), -ENOSPC);
-      return;
+      report_failure(tmp_path.data(), "write", err);
+      return false;
     }
     long rc = raw_syscall6(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
-                           AT_FDCWD, reinterpret_cast<long>(final_path.data()), RENAME_NOREPLACE, 0);
+                           AT_FDCWD, reinterpret_cast<long>(path.data()), RENAME_NOREPLACE, 0);
     if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
       raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      if (!report_skip(final_path.data())) ++attempt;
+      if (!report_skip(path.data())) ++attempt;
       continue;
     }
     if (rc < 0) {
       raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      report_failure("rename to", final_path.data(), rc);
-      return;
+      report_failure(path.data(), "rename", rc);
+      return false;
     }
-    if (!g_config.quiet) {
-      uint32_t shown = count_shown(members, count);
-      Line l;
-      l.s("wrote ").s(final_path.data()).s(" (").u(shown).s(" threads, stop1 ")
-          .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")
-          .u(t.stop2_ns / 1000).s(" us)");
-      log_line(l);
-    }
-    return;
+    written.s(path.data());
+    return true;
   }
   log_msg("error: cannot write dump: no free file name in ", g_config.dir);
+  return false;
+}
+
+}  // namespace
+
+void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
+  Text text;
+  format(text, members, count, t);
+  if (!text.ok()) {
+    log_msg("error: cannot write dump: out of memory");
+    return;
+  }
+  pid_t pid = raw_getpid();
+  Line written;
+  Outcome o = Outcome::kUnsupported;
+  if (g_unnamed_ok && !g_config.test_named_temp) {
+    o = write_unnamed(text, pid, written);
+    if (o == Outcome::kUnsupported) g_unnamed_ok = 0;
+  }
+  if (o == Outcome::kUnsupported && !write_named(text, pid, written)) return;
+  if (o == Outcome::kFailed) return;
+  if (!g_config.quiet) {
+    uint32_t shown = count_shown(members, count);
+    Line l;
+    l.s("wrote ").s(written.data()).s(" (").u(shown).s(" threads, stop1 ")
+        .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")
+        .u(t.stop2_ns / 1000).s(" us)");
+    log_line(l);
+  }
 }
 
 }  // namespace threadsnap::detail

@@ -748,6 +748,9 @@ TEST(RelEnv, GarbageGivesOneWarningEachAndTheDefault) {
   for (std::string v : {"", "-1", "abc", "99999999999999999999"})
     cases.push_back({"THREADSNAP_TEST_SWEEP_DELAY_MS", v});
   for (std::string v : {"abc", "-1", "2"}) cases.push_back({"THREADSNAP_TEST_TORN", v});
+  for (std::string v : {"abc", "-1", "2"}) cases.push_back({"THREADSNAP_TEST_NAMED_TEMP", v});
+  for (std::string v : {"", "-1", "abc", "99999999999999999999"})
+    cases.push_back({"THREADSNAP_TEST_WRITE_DELAY_MS", v});
   for (std::string n :
        std::vector<std::string>{"THREADSNAP_BOGUS", "THREADSNAP_DIRR", "THREADSNAP_", long_name})
     cases.push_back({n, "1"});

@@ -12,6 +12,7 @@
  * Prints the tid lines and "ready". Commands on stdin (one per line):
  *   ping      -> "pong BALLS SPINS" (progress counters)
  *   trigger   -> calls threadsnap_trigger(), prints "triggered RC"
+ *   exec PATH -> execl(PATH, PATH) from the main thread, the others running
  *   quit */
 #include "rel_util.h"
 
@@ -138,7 +139,10 @@ int main(void) {
       rel_line("pong %ld %ld", atomic_load(&g_balls), atomic_load(&g_spins));
     else if (strcmp(cmd, "trigger") == 0)
       rel_line("triggered %d", rel_trigger());
-    else if (strcmp(cmd, "quit") == 0)
+    else if (strncmp(cmd, "exec ", 5) == 0) {
+      execl(cmd + 5, cmd + 5, (char*)NULL);
+      rel_die("execl");
+    } else if (strcmp(cmd, "quit") == 0)
       break;
   }
   atomic_store(&g_quit, 1);

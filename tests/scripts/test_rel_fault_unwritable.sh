@@ -29,6 +29,8 @@ for n in 1 2; do
 done
 grep '^threadsnap: error: cannot write dump' "$REL_ERR" | grep -qF "$D/" ||
   fail "the error line does not name the directory: $(grep error "$REL_ERR")"
+grep '^threadsnap: error: cannot write dump' "$REL_ERR" | grep -qE ': create: permission denied \(errno 13\)$' ||
+  fail "the error line does not say what failed: $(grep error "$REL_ERR")"
 [ -z "$(ls -A "$D")" ] || fail "files appeared in the unwritable directory: $(ls -A "$D")"
 ok "unwritable: $(grep -m1 '^threadsnap: error' "$REL_ERR")"
 
