@@ -92,9 +92,10 @@ while True:
 done
 during=$((on_sum / pairs))
 base=$((off_sum / pairs))
-# The last dump may still be in progress: wait for its temporary file to go.
+# The last dump may still be being written: wait until the dumper has no file
+# open in the dump directory (its file has no name until it is whole).
 for ((i = 0; i < 250; i++)); do
-  ls -A "$D" | grep -q '^\.threadsnap' || break
+  ls -l "/proc/$mc/fd" 2>/dev/null | grep -qF -- "-> $D/" || break
   sleep 0.02
 done
 ask_version || fail "memcached stopped answering"
