@@ -192,6 +192,23 @@ int FdCount(pid_t pid) {
   return n;
 }
 
+// True while `pid` has a file open in directory `dir` (the dumper holds the
+// dump it writes open until just after the file gets its name).
+bool HasFdInto(pid_t pid, const std::string& dir) {
+  bool found = false;
+  std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+  if (DIR* d = opendir(fds.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      char target[4096];
+      ssize_t n = readlink((fds + "/" + e->d_name).c_str(), target, sizeof target - 1);
+      if (n > 0 && std::string(target, n).rfind(dir + "/", 0) == 0) found = true;
+    }
+    closedir(d);
+  }
+  return found;
+}
+
 long RssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string l;
@@ -312,6 +329,11 @@ void CheckProgramOwnsTrigger(const std::string& when) {
   Process p;
   START(p, (RunOptions{"rel_handler", {when}, {}}));
   WAIT_READY(p, seconds(10));
+  // rel_handler prints "ready" right after pthread_create: on a loaded
+  // machine its worker may not have run yet, let alone printed its tid line.
+  ASSERT_TRUE(p.WaitForPrefix("tid worker ", seconds(10)))
+      << "the worker never printed its tid\nstderr:\n" << p.Stderr();
+  const pid_t main_tid = TidsNamed(p, "main").at(0), worker = TidsNamed(p, "worker").at(0);
   EXPECT_TRUE(p.WaitForExactLine("installed ours=1", seconds(1)));
   // Three SIGUSR2, one at a time: the program's handler sees each.
   for (int i = 1; i <= 3; i++) {
@@ -327,7 +349,7 @@ void CheckProgramOwnsTrigger(const std::string& when) {
   Dump d;
   std::string err;
   ASSERT_TRUE(p.WaitDump(1, &d, &err, seconds(15))) << err;
-  EXPECT_EQ(CheckDump(d, {TidsNamed(p, "main")[0], TidsNamed(p, "worker")[0]}), "");
+  EXPECT_EQ(CheckDump(d, {main_tid, worker}), "");
   // Said once, whatever the number of installs and signals.
   auto said = StderrLines(p, "handler");
   EXPECT_EQ(said.size(), 1u) << "stderr:\n" << p.Stderr();
@@ -378,8 +400,11 @@ TEST(RelBlockSig, SilentThreadsTimeOutAndTheProgramRunsOn) {
       EXPECT_EQ(r->via, "timeout") << r->line;
       EXPECT_TRUE(r->frames.empty()) << r->line;
     }
-    EXPECT_EQ(d.FindTid(spinner)->via, "signal") << d.FindTid(spinner)->line;
-    EXPECT_EQ(d.FindTid(waiter)->via, "sweep") << d.FindTid(waiter)->line;
+    const ThreadRecord* spin = d.FindTid(spinner);
+    const ThreadRecord* wait = d.FindTid(waiter);
+    ASSERT_TRUE(spin && wait) << "spinner or waiter missing from " << d.path;
+    EXPECT_EQ(spin->via, "signal") << spin->line;
+    EXPECT_EQ(wait->via, "sweep") << wait->line;
     // Never longer than the stop timeout (plus slack): silent threads are
     // given up on, not waited for (the library may even skip them at once
     // once it saw them block its signal).
@@ -525,14 +550,17 @@ TEST(RelStacks, SixteenKiBThreadStacks) {
   for (auto& [n, t] : TidLines(p)) tids.insert(t);
   ASSERT_EQ(tids.size(), 7u);
   auto before = Numbers(Ask(p, "ping", "pong "));
+  ASSERT_EQ(before.size(), 3u) << "no answer to ping\n" << p.DescribeHang();
   for (int i = 0; i < 20; i++) {
     Dump d;
     std::string err;
     ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
     ASSERT_EQ(CheckDump(d, tids), "");
     for (pid_t t : TidsNamed(p, "small-spin")) {
-      EXPECT_EQ(d.FindTid(t)->via, "signal") << d.FindTid(t)->line;
-      EXPECT_FALSE(d.FindTid(t)->frames.empty());
+      const ThreadRecord* r = d.FindTid(t);
+      ASSERT_TRUE(r) << "small-spin " << t << " missing from " << d.path;
+      EXPECT_EQ(r->via, "signal") << r->line;
+      EXPECT_FALSE(r->frames.empty()) << r->line;
     }
   }
   auto after = Numbers(Ask(p, "ping", "pong "));
@@ -558,6 +586,7 @@ TEST(RelStacks, EightKiBAlternateSignalStacks) {
   auto handlers = TidsNamed(p, "alt-handler");
   ASSERT_EQ(handlers.size(), 3u);
   auto before = Numbers(Ask(p, "ping", "pong "));
+  ASSERT_EQ(before.size(), 2u) << "no answer to ping\n" << p.DescribeHang();
   for (int i = 0; i < 20; i++) {
     Dump d;
     std::string err;
@@ -566,6 +595,7 @@ TEST(RelStacks, EightKiBAlternateSignalStacks) {
     Symbolizer sym(d);
     for (pid_t t : handlers) {
       const ThreadRecord* r = d.FindTid(t);
+      ASSERT_TRUE(r) << "alt-handler " << t << " missing from " << d.path;
       EXPECT_EQ(r->via, "signal") << r->line;
       auto names = sym.Names(*r);
       EXPECT_NE(std::find(names.begin(), names.end(), "alt_spin_handler"), names.end())
@@ -918,6 +948,9 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
       ADD_FAILURE() << "dump " << dumps << ": " << why;
     }
     unlink(d.path.c_str());
+    // The file is visible once named, a moment before the dumper closes it:
+    // wait for that close (a leaked fd into the directory would never go).
+    WaitUntil([&] { return !HasFdInto(p.pid(), p.dir()); }, seconds(2));
     long rss = RssKiB(p.pid());
     int fds = FdCount(p.pid());
     if (Clock::now() >= warm) {
