@@ -641,6 +641,12 @@ bool Process::Start(const RunOptions& opts, std::string* error) {
 }
 
 void Process::ReaderLoop(int out_fd, int err_fd) {
+  // A program writes to stderr (the library's warnings, from its
+  // constructor), then prints "ready" on stdout; a test that saw "ready"
+  // must find that stderr text already collected. poll() scans the fds in
+  // array order, so when it reports stdout readable, stderr bytes written
+  // before those stdout bytes are already seen; each round therefore takes
+  // stderr (index 1) before publishing stdout lines (index 0).
   pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
   int open_fds = 2;
   char buf[65536];
@@ -650,7 +656,7 @@ void Process::ReaderLoop(int out_fd, int err_fd) {
       if (errno == EINTR) continue;
       break;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i : {1, 0}) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
       if (n <= 0) {
