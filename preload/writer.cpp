@@ -263,9 +263,15 @@ long link_unnamed(long fd, const char* path) {
 
 enum class Outcome { kDone, kFailed, kUnsupported };
 
-// The dump goes into a file without a name (O_TMPFILE) that gets its final
-// name once it is whole: a dump is never seen half-written, and a process
-// killed or exec'ed in the middle leaves nothing behind.
+void temp_name(Line& out, pid_t pid, uint32_t seq) {
+  out.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
+}
+
+// The dump is written into a file without a name (O_TMPFILE); once whole it
+// is linked under the temporary name and renamed to the final one, as in
+// the named scheme (so a watcher still sees IN_MOVED_TO of a whole file). A
+// process killed or exec'ed during the write leaves nothing behind; only
+// between the link and the rename (two system calls) would a .tmp remain.
 Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
   long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_config.dir),
                         O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
@@ -285,31 +291,45 @@ Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
     return Outcome::kFailed;
   }
   test_write_delay();
-  for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
+  Outcome out = Outcome::kFailed;
+  int attempt = 0;
+  while (attempt < 64 && g_seq < 100000000) {
     uint32_t seq = ++g_seq;
-    Line path;
+    Line path, tmp_path;
     final_name(path, pid, seq);
-    long rc = link_unnamed(fd, path.data());
-    if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
-      if (!report_skip(path.data())) ++attempt;
+    temp_name(tmp_path, pid, seq);
+    long rc = link_unnamed(fd, tmp_path.data());
+    if (rc == -EEXIST) {  // a leftover or a planted file or link: left alone
+      if (!report_skip(tmp_path.data())) ++attempt;
       continue;
     }
     if (rc < 0 && rc != -ENOSPC && rc != -EDQUOT && rc != -EACCES && rc != -EROFS) {
       --g_seq;  // no /proc, or a file system that cannot link it: use a name
-      raw_syscall(SYS_close, fd);
-      return Outcome::kUnsupported;
+      out = Outcome::kUnsupported;
+      break;
     }
-    raw_syscall(SYS_close, fd);
     if (rc < 0) {
-      report_failure(path.data(), "link", rc);
-      return Outcome::kFailed;
+      report_failure(tmp_path.data(), "link", rc);
+      break;
     }
-    written.s(path.data());
-    return Outcome::kDone;
+    rc = raw_syscall6(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), AT_FDCWD,
+                      reinterpret_cast<long>(path.data()), RENAME_NOREPLACE, 0);
+    if (rc == 0) {
+      written.s(path.data());
+      out = Outcome::kDone;
+      break;
+    }
+    raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
+    if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
+      if (!report_skip(path.data())) ++attempt;
+      continue;
+    }
+    report_failure(path.data(), "rename", rc);
+    break;
   }
   raw_syscall(SYS_close, fd);
-  log_msg("error: cannot write dump: no free file name in ", g_config.dir);
-  return Outcome::kFailed;
+  if (attempt >= 64) log_msg("error: cannot write dump: no free file name in ", g_config.dir);
+  return out;
 }
 
 // The same with a named temporary file, renamed when whole.
@@ -318,7 +338,7 @@ bool write_named(const Text& text, pid_t pid, Line& written) {
     uint32_t seq = ++g_seq;
     Line path, tmp_path;
     final_name(path, pid, seq);
-    tmp_path.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
+    temp_name(tmp_path, pid, seq);
     long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd == -EEXIST) {  // a leftover or a planted file or link: never opened
