@@ -82,6 +82,7 @@ void dump_end() {
 }
 
 void* dumper_main(void*) {
+  unwinder_thread_keeps_signals_blocked();  // started with every signal blocked
   for (;;) {
     uint64_t n = 0;
     int fd = g_event_fd.load(std::memory_order_relaxed);

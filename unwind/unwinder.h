@@ -9,11 +9,21 @@
 // NOT async-signal-safe.
 #pragma once
 
+#include <signal.h>
+
 #include "preload/registry.h"
 
 namespace threadsnap::detail {
 
 bool unwinder_init();                     // once, at start-up
+// Called on a thread that keeps every signal blocked for good (the dumper):
+// libunwind's block-all-and-restore around its cache lock is then skipped
+// there (see unwinder.cpp). False if this thread's mask is not all-blocked.
+bool unwinder_thread_keeps_signals_blocked();
+// Tests: what libunwind-x86_64 now calls for sigprocmask (null if its slot
+// was not found).
+using LibunwindSigprocmask = int (*)(int, const sigset_t*, sigset_t*);
+LibunwindSigprocmask unwinder_libunwind_sigprocmask();
 void unwinder_begin(bool modules_changed);  // before each dump's unwinding
 // Unwinds c into out, every frame kept (threadsnap's own too).
 uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp);

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <sys/mman.h>
+
+#include <thread>
 
 #include "preload/alloc.h"
 #include "preload/config.h"
@@ -95,6 +98,78 @@ TEST_P(Unwind, ChainFromCopy) {
 
 INSTANTIATE_TEST_SUITE_P(Depths, Unwind,
                          ::testing::Combine(::testing::Bool(), ::testing::Values(0, 10, 50)));
+
+// libunwind's block-all-and-restore around its cache lock is skipped on a
+// thread that keeps every signal blocked (the dumper), and only there.
+template <typename F>
+void on_new_thread(F f) {
+  std::thread t(f);
+  t.join();
+}
+
+bool blocked_now(int sig) {
+  sigset_t cur;
+  pthread_sigmask(SIG_BLOCK, nullptr, &cur);
+  return sigismember(&cur, sig);
+}
+
+TEST_F(Unwind, LibunwindSigprocmaskIsRedirected) {
+  LibunwindSigprocmask fn = unwinder_libunwind_sigprocmask();
+  ASSERT_NE(fn, nullptr) << "libunwind-x86_64's sigprocmask slot was not found";
+  EXPECT_NE(reinterpret_cast<void*>(fn), dlsym(RTLD_DEFAULT, "sigprocmask"));
+  sigset_t full;
+  sigfillset(&full);
+  // An ordinary thread: the call still does what sigprocmask does.
+  on_new_thread([&] {
+    sigset_t none, old;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    EXPECT_FALSE(unwinder_thread_keeps_signals_blocked()) << "this thread blocks nothing";
+    ASSERT_EQ(fn(SIG_SETMASK, &full, &old), 0);
+    EXPECT_TRUE(blocked_now(SIGUSR1)) << "blocking all was skipped on an ordinary thread";
+    EXPECT_FALSE(sigismember(&old, SIGUSR1));
+    ASSERT_EQ(fn(SIG_SETMASK, &old, nullptr), 0);
+    EXPECT_FALSE(blocked_now(SIGUSR1)) << "the restore was skipped on an ordinary thread";
+    // A request other than block-all goes through on any thread.
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    ASSERT_EQ(fn(SIG_BLOCK, &one, nullptr), 0);
+    EXPECT_TRUE(blocked_now(SIGUSR2));
+  });
+  // A thread that keeps everything blocked: block-all and its restore are
+  // answered without a system call, and the mask stays all-blocked.
+  on_new_thread([&] {
+    pthread_sigmask(SIG_SETMASK, &full, nullptr);
+    ASSERT_TRUE(unwinder_thread_keeps_signals_blocked());
+    sigset_t old;
+    sigemptyset(&old);
+    ASSERT_EQ(fn(SIG_SETMASK, &full, &old), 0);
+    EXPECT_TRUE(sigismember(&old, SIGUSR1)) << "the reported old mask must be all-blocked";
+    ASSERT_EQ(fn(SIG_SETMASK, &old, nullptr), 0);
+    EXPECT_TRUE(blocked_now(SIGUSR1));
+    EXPECT_TRUE(blocked_now(SIGTERM));
+  });
+}
+
+// The same chain unwinds the same way on a dumper-like thread.
+TEST_F(Unwind, ChainOnAThreadWithEverySignalBlocked) {
+  outer(10);
+  uint32_t n_main = unwind_raw(g_cap, g_cap->frames, 256, false);
+  std::vector<uintptr_t> main_frames(g_cap->frames, g_cap->frames + n_main);
+  std::vector<uintptr_t> blocked_frames;
+  on_new_thread([&] {
+    sigset_t full;
+    sigfillset(&full);
+    pthread_sigmask(SIG_SETMASK, &full, nullptr);
+    ASSERT_TRUE(unwinder_thread_keeps_signals_blocked());
+    uintptr_t frames[256];
+    uint32_t n = unwind_raw(g_cap, frames, 256, false);
+    blocked_frames.assign(frames, frames + n);
+  });
+  ASSERT_GE(main_frames.size(), 13u);
+  EXPECT_EQ(blocked_frames, main_frames);
+}
 
 TEST(Capture, SafeReadStopsAtUnmappedMemory) {
   void* p = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
