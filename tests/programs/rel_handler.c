@@ -47,11 +47,13 @@ __attribute__((section(".preinit_array"), used)) static void (*g_early)(int, cha
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static int g_quit;
+static int g_quit, g_parked;
 
 static void* worker(void* arg) {
   rel_register("worker");
   pthread_mutex_lock(&g_mu);
+  g_parked = 1;
+  pthread_cond_broadcast(&g_cv);
   while (!g_quit) pthread_cond_wait(&g_cv, &g_mu);
   pthread_mutex_unlock(&g_mu);
   return arg;
@@ -75,6 +77,10 @@ int main(int argc, char** argv) {
   rel_line("installed ours=%d", cur.sa_handler == program_handler);
   pthread_t t;
   if (pthread_create(&t, NULL, worker, NULL) != 0) rel_die("pthread_create");
+  /* "ready" once the worker has said its tid and waits. */
+  pthread_mutex_lock(&g_mu);
+  while (!g_parked) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
   rel_line("ready");
   char cmd[128];
   while (rel_read_cmd(cmd, sizeof cmd)) {
