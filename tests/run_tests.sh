@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 export THREADSNAP_LIB="$top/$build/libthreadsnap.so"
 export THREADSNAP_PROGRAMS="$top/$build/tests/programs"
 export THREADSNAP_TOP="$top"
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 
 run_gtest() {
@@ -17,11 +17,14 @@ run_gtest() {
   "$bin" --gtest_brief=1 --gtest_filter="$filter" >"$log" 2>&1
   cat "$log"
   # --gtest_brief prints the total and the passed count; failed = the rest.
-  local total p
+  # A skipped test (GTEST_SKIP, which says why) is neither.
+  local total p s
   total=$(sed -n 's/^\[==========\] \([0-9]*\) tests\{0,1\} from.*ran.*/\1/p' "$log" | tail -n1)
   p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\{0,1\}\..*/\1/p' "$log" | tail -n1)
+  s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\{0,1\}[.,].*/\1/p' "$log" | tail -n1)
   if [ -z "$total" ]; then echo "FAILED: $bin did not finish"; failed=$((failed + 1)); return; fi
-  passed=$((passed + ${p:-0})); failed=$((failed + total - ${p:-0}))
+  passed=$((passed + ${p:-0})); skipped=$((skipped + ${s:-0}))
+  failed=$((failed + total - ${p:-0} - ${s:-0}))
 }
 
 run_gtest "$top/$build/tests/unit_tests"
@@ -38,5 +41,6 @@ if [ "$filter" = "*" ]; then
     fi
   done
 fi
+[ "$skipped" -eq 0 ] || echo "$skipped skipped (each says why above)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -238,6 +238,16 @@ std::string WaitVerdict(Process& p, const std::string& what, milliseconds timeou
 // creates shows up in its second dump, and it exits 0; the parent's own dumps
 // are whole and none has a timed-out thread; nothing hangs.
 TEST(RelFork, ForkDuringDumpsGivesACleanDumpableChild) {
+#if defined(__SANITIZE_ADDRESS__)
+  // make check-asan: GCC 12's libasan has no fork interceptor (no fork in
+  // nm -D libasan.so.8), so a child forked while another thread is inside
+  // ASan's allocator inherits its lock held and deadlocks on its first
+  // malloc or free. A clean-clone CI run caught one: the child's main thread
+  // (closedir -> free) and its new threadsnap thread (AsanThread::Init ->
+  // pthread_getattr_np -> free) both waiting in SizeClassAllocator64::
+  // GetFromAllocator. Not ours to fix; this test runs in make test.
+  GTEST_SKIP() << "fork children of a threaded program can deadlock inside GCC 12's libasan";
+#endif
   Process p;
   START(p, (RunOptions{"rel_fork", {"fork", "60"}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "5"},
                                                      {"THREADSNAP_QUIET", "1"}}}));

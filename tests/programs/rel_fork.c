@@ -60,44 +60,16 @@ static void* spinner_main(void* arg) {
   return arg;
 }
 
-/* ASan builds only (make check-asan): GCC 12's libasan does not intercept
- * fork (nm -D libasan.so.8 has no fork), so a fork while another thread of
- * this program holds ASan's allocator or thread-registry lock leaves the child
- * to deadlock in its first malloc or pthread_create (seen once in ~2,000
- * forks). The threads of this program that allocate (churn, dumploop) hold
- * this gate shared while they do; a fork takes it exclusively. Without ASan
- * glibc makes malloc and thread creation fork-safe and the gate is absent, so
- * forks there still land anywhere. */
-#if defined(__SANITIZE_ADDRESS__)
-static pthread_rwlock_t g_fork_gate;
-static void gate_init(void) {
-  pthread_rwlockattr_t a;
-  pthread_rwlockattr_init(&a);
-  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&g_fork_gate, &a);
-}
-#define GATE_SHARED() pthread_rwlock_rdlock(&g_fork_gate)
-#define GATE_FORK() pthread_rwlock_wrlock(&g_fork_gate)
-#define GATE_OPEN() pthread_rwlock_unlock(&g_fork_gate)
-#else
-static void gate_init(void) {}
-#define GATE_SHARED() ((void)0)
-#define GATE_FORK() ((void)0)
-#define GATE_OPEN() ((void)0)
-#endif
-
 static void* churn_child(void* arg) { return arg; }
 
 static void* churn_main(void* arg) {
   rel_register("churn");
   while (!atomic_load(&g_stop)) {
     pthread_t t;
-    GATE_SHARED();
     if (pthread_create(&t, NULL, churn_child, NULL) == 0) {
       pthread_join(t, NULL);
       atomic_fetch_add(&g_churned, 1);
     }
-    GATE_OPEN();
   }
   return arg;
 }
@@ -109,9 +81,7 @@ static void* dumper_main(void* arg) {
   pid_t pid = getpid();
   for (int seq = 1; !atomic_load(&g_stop); seq++) {
     if (rel_trigger() != 0) return arg;
-    GATE_SHARED();
     long n = rel_wait_dump(pid, seq, buf, sizeof buf, 20000);
-    GATE_OPEN();
     if (getpid() != pid) return arg; /* never in a child: threads do not fork */
     if (n < 0) {
       FAIL("parent dump %d did not appear", seq);
@@ -250,9 +220,7 @@ static void* forker_main(void* arg) {
   for (;;) {
     int i = atomic_fetch_add(&g_next_fork, 1);
     if (i >= g_forks) break;
-    GATE_FORK();
     pid_t pid = fork();
-    if (pid != 0) GATE_OPEN();
     if (pid < 0) {
       FAIL("fork %d: errno %d", i, errno);
       continue;
@@ -269,7 +237,6 @@ static void* forker_main(void* arg) {
 
 static int run_fork(int n) {
   g_forks = n;
-  gate_init();
   start_background(1);
   rel_line("ready");
   pthread_t second;
