@@ -293,20 +293,26 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
     w("build/bench/unwind_bench links the library's objects and unwinds, from the copy only, a stack "
       "captured the way a wrapper captures it (a chain of `depth` noinline frames in a thread with "
       "its own stack, plus the thread's start frames): `dwarf` = libunwind remote interface (what "
-      "the dumper uses by default), `fp` = the frame-pointer walker. The same capture is unwound "
-      "repeatedly, so caches are warm. Median CPU time of 5 repetitions. CaptureCopy: copying that "
-      "thread's live stack into its slot (per blocked thread in the sweep).")
+      "the dumper uses by default) on a thread that keeps every signal blocked, as the dumper does "
+      "(libunwind's sigprocmask pair around its cache lock is answered without a system call "
+      "there, unwind/unwinder.cpp); `dwarf, ordinary thread` = the same where those two system "
+      "calls are made (what each step cost before); `fp` = the frame-pointer walker. The same "
+      "capture is unwound repeatedly, so caches are warm. Median CPU time of 5 repetitions. "
+      "CaptureCopy: copying that thread's live stack into its slot (per blocked thread in the sweep).")
     w("")
-    w("| depth | frames | dwarf per thread | dwarf per frame | fp per thread | fp per frame | dwarf / fp |")
-    w("|---:|---:|---:|---:|---:|---:|---:|")
+    w("| depth | frames | dwarf per thread | dwarf per frame | dwarf, ordinary thread, per frame | "
+      "fp per thread | fp per frame | dwarf / fp |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for d in (10, 20, 50, 100):
-        a, b = unwind.get(f"BM_UnwindDwarf/{d}"), unwind.get(f"BM_UnwindFp/{d}")
+        a, b = unwind.get(f"BM_UnwindDwarfDumper/{d}"), unwind.get(f"BM_UnwindFp/{d}")
+        o = unwind.get(f"BM_UnwindDwarf/{d}")
         if not a or not b:
-            w(f"| {d} | failed | | | | | |")
+            w(f"| {d} | failed | | | | | | |")
             continue
         an, bn = med(a["ns"]), med(b["ns"])
+        on = f"{med(o['ns']) / o['frames']:.0f} ns" if o else "failed"
         w(f"| {d} | {a['frames']:.0f} / {b['frames']:.0f} | {fmt_us(an / 1e3)} | {an / a['frames']:.0f} ns | "
-          f"{bn:.0f} ns | {bn / b['frames']:.1f} ns | {ratio(an, bn)} |")
+          f"{on} | {bn:.0f} ns | {bn / b['frames']:.1f} ns | {ratio(an, bn)} |")
     for d in (10, 100):
         c = unwind.get(f"BM_CaptureCopy/{d}")
         if c:
@@ -358,7 +364,7 @@ def why_notes(v):
     li, m, ctx = v["li"], v["m"], v["ctx"]
     c = li["concurrent"]
     unwind = v["unwind"]
-    dw = unwind.get("BM_UnwindDwarf/10")
+    dw = unwind.get("BM_UnwindDwarfDumper/10")
     ns_frame = med(dw["ns"]) / dw["frames"] if dw else float("nan")
     fpt = med([f / t for f, t in zip(c["frames"], c["threads"]) if t])
     threads = med(c["threads"])
@@ -409,11 +415,10 @@ def why_notes(v):
             f"{fmt_us(med(c['stop1_us']) + med(c['sweep_us']) + med(c['stop2_us']))}; the rest, "
             f"{fmt_us(rest)}, is unwinding and writing after stop 2. Unwinding alone: "
             f"{threads:.0f} threads x {fpt:.1f} frames x {ns_frame:.0f} ns a frame (DWARF, warm "
-            f"caches, table \"Unwind cost\") = about {fmt_us(est)} of CPU; Debian's libunwind "
-            f"blocks and restores signals on every step (DESIGN.md, known pitfalls), where a "
+            f"caches, table \"Unwind cost\") = about {fmt_us(est)} of CPU, where a "
             f"frame-pointer step costs a few ns. The threads of a server share a few dozen call "
-            f"sites (here 6 kinds of stacks), so a per-IP cache of unwind rules is where the time "
-            f"is. In `concurrent` the program keeps running and takes CPU from the dumper, which "
+            f"sites (here 6 kinds of stacks), so a per-IP cache of unwind rules is where the rest "
+            f"of the time is. In `concurrent` the program keeps running and takes CPU from the dumper, which "
             f"is why a dump takes longer than in `stw` (p50 {fmt_us(med(s['latency_us']))}), "
             f"where the running threads wait in their handlers for the whole dump.")
     runs, ratios = v["runs"], v["ratios"]
