@@ -55,7 +55,12 @@ namespace {
 
 class Unwind : public ::testing::TestWithParam<std::tuple<bool, int>> {
  protected:
+  // Once per process: the parameterized suite (Depths/Unwind) and the
+  // plain one (Unwind) each call this, and unwinder_init() is start-up only.
   static void SetUpTestSuite() {
+    static bool inited = false;
+    if (inited) return;
+    inited = true;
     alloc_init();
     ASSERT_TRUE(unwinder_init());
     modules_refresh();
