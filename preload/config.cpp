@@ -73,29 +73,22 @@ bool set_stack_kb(const char* v) {
   g_config.stack_copy_bytes = static_cast<size_t>(n) * 1024;
   return true;
 }
-bool set_sweep_delay(const char* v) {
+// The test knobs: a delay in ms (0-60000), or a 0/1 switch.
+bool set_test_ms(const char* v, int* out) {
   long n;
   if (!parse_long(v, 0, 60000, &n)) return false;
-  g_config.test_sweep_delay_ms = static_cast<int>(n);
+  *out = static_cast<int>(n);
   return true;
 }
-bool set_torn(const char* v) {
+bool set_test_switch(const char* v, bool* out) {
   if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) return false;
-  g_config.test_torn = v[0] == '1';
+  *out = v[0] == '1';
   return true;
 }
-
-bool set_write_delay(const char* v) {
-  long n;
-  if (!parse_long(v, 0, 60000, &n)) return false;
-  g_config.test_write_delay_ms = static_cast<int>(n);
-  return true;
-}
-bool set_named_temp(const char* v) {
-  if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) return false;
-  g_config.test_named_temp = v[0] == '1';
-  return true;
-}
+bool set_sweep_delay(const char* v) { return set_test_ms(v, &g_config.test_sweep_delay_ms); }
+bool set_write_delay(const char* v) { return set_test_ms(v, &g_config.test_write_delay_ms); }
+bool set_torn(const char* v) { return set_test_switch(v, &g_config.test_torn); }
+bool set_named_temp(const char* v) { return set_test_switch(v, &g_config.test_named_temp); }
 
 struct Option {
   const char* name;

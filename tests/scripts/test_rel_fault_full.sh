@@ -6,13 +6,7 @@
 # on, and once space is freed the next dump is written whole. Both ways of
 # writing: the unnamed O_TMPFILE file (default) and the named temporary file
 # (the fallback, forced by THREADSNAP_TEST_NAMED_TEMP=1).
-if [ -z "${REL_IN_MOUNT_NS:-}" ]; then
-  export REL_IN_MOUNT_NS=1
-  if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then exec unshare -m bash "$0" "$@"; fi
-  if unshare -rm true 2>/dev/null; then exec unshare -rm bash "$0" "$@"; fi
-  echo "FAIL: no private mount namespace (unshare -m / unshare -rm) to mount a small tmpfs in" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../reliability/mount_ns.sh"
 source "$(dirname "$0")/lib.sh"
 source "$TOP/tests/reliability/lib.sh"
 need_lib

@@ -5,12 +5,7 @@
 # /proc/self/fd/N), so the writer falls back to a named temporary file. The
 # dumps are written whole, nothing is left behind, no error is printed, and
 # the program runs on.
-if [ -z "${REL_IN_MOUNT_NS:-}" ]; then
-  export REL_IN_MOUNT_NS=1
-  if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then exec unshare -m bash "$0" "$@"; fi
-  echo "FAIL: needs root and a private mount namespace (unshare -m) to hide /proc" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../reliability/mount_ns.sh" root
 source "$(dirname "$0")/lib.sh"
 source "$TOP/tests/reliability/lib.sh"
 need_lib
