@@ -30,41 +30,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testprog.h"
+
 #define REL_UNUSED __attribute__((unused))
 #define REL_NOIPA __attribute__((noipa))
 
-REL_UNUSED static pid_t rel_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+/* The line protocol's writers are testprog.h's (one write(2) per line). */
+#define rel_gettid tp_gettid
+#define rel_line tp_line
+#define rel_register tp_register
 
-/* One stdout line in one write(2). Not async-signal-safe (vsnprintf). */
-REL_UNUSED static void rel_line(const char* fmt, ...) {
-  char buf[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  int off = 0;
-  while (off < n) {
-    ssize_t w = write(1, buf + off, (size_t)(n - off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    off += (int)w;
-  }
-}
-
+/* tp_die's twin for these programs, whose failures are "FAIL ..." lines. */
 REL_UNUSED static void rel_die(const char* what) {
-  rel_line("FAIL %s errno=%d", what, errno);
+  tp_line("FAIL %s errno=%d", what, errno);
   _exit(3);
-}
-
-/* Names the calling thread and prints "tid NAME TID". */
-REL_UNUSED static pid_t rel_register(const char* name) {
-  pthread_setname_np(pthread_self(), name);
-  pid_t tid = rel_gettid();
-  rel_line("tid %s %d", name, (int)tid);
-  return tid;
 }
 
 REL_UNUSED static uint64_t rel_now_ms(void) {

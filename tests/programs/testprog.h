@@ -44,7 +44,7 @@ TP_UNUSED static pid_t tp_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 /* One stdout line, written at once. Not async-signal-safe (vsnprintf). */
 TP_UNUSED static void tp_line(const char* fmt, ...) {
-  char buf[1024];
+  char buf[4096];
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
