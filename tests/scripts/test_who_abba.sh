@@ -17,10 +17,8 @@ dump_until 10 "^thread tid=$a .*state=blocked call=pthread_mutex_lock obj=$m1 .*
               "^thread tid=$c .*state=blocked call=pthread_mutex_lock obj=$m0 .*owner=$a "
 ok "dump: dl-a waits for $m1 owned by $b, dl-b and behind wait for $m0 owned by $a"
 
-"$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"
-first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
-[ "$first" = "DEADLOCK: 2 threads wait for each other" ] || fail "first section: '$first'
-$(cat "$TMP/text")"
+text_report
+expect_first_section "DEADLOCK: 2 threads wait for each other"
 [ "$(grep -c '^DEADLOCK' "$TMP/text")" = 1 ] || fail "more than one deadlock: $(grep '^DEADLOCK' "$TMP/text")"
 grep -qF "  thread $a \"dl-a\" holds mutex $m0, waiting for mutex $m1 held by thread $b \"dl-b\" [pthread_mutex_lock, blocked" "$TMP/text" ||
   fail "deadlock line of dl-a: $(grep -F "thread $a " "$TMP/text")"
@@ -29,8 +27,7 @@ grep -qF "  thread $b \"dl-b\" holds mutex $m1, waiting for mutex $m0 held by th
 grep -qF "  1 more thread waits behind this deadlock: thread: $c \"behind\"" "$TMP/text" || fail "thread behind the deadlock"
 ok "text: DEADLOCK first, dl-a and dl-b with what they hold and wait for, behind"
 
-"$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
-python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+json_report
 python3 - "$TMP/json" "$a" "$b" "$c" "$m0" "$m1" <<'PY' || fail "json cycles"
 import json, sys
 w = json.load(open(sys.argv[1]))["wait_for"]

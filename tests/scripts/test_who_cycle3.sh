@@ -17,10 +17,8 @@ dump_until 10 "^thread tid=$t0 .*state=blocked call=pthread_mutex_lock obj=$m1 .
               "^thread tid=$t2 .*state=blocked call=pthread_mutex_lock obj=$m0 .*owner=$t0 "
 ok "dump: each of dl-a, dl-b, dl-c waits for the next one's mutex, with its owner"
 
-"$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"
-first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
-[ "$first" = "DEADLOCK: 3 threads wait for each other" ] || fail "first section: '$first'
-$(cat "$TMP/text")"
+text_report
+expect_first_section "DEADLOCK: 3 threads wait for each other"
 [ "$(grep -c '^DEADLOCK' "$TMP/text")" = 1 ] || fail "more than one deadlock"
 grep -qF "  thread $t0 \"dl-a\" holds mutex $m0, waiting for mutex $m1 held by thread $t1 \"dl-b\" [pthread_mutex_lock" "$TMP/text" || fail "line of dl-a"
 grep -qF "  thread $t1 \"dl-b\" holds mutex $m1, waiting for mutex $m2 held by thread $t2 \"dl-c\" [pthread_mutex_lock" "$TMP/text" || fail "line of dl-b"
@@ -28,8 +26,7 @@ grep -qF "  thread $t2 \"dl-c\" holds mutex $m2, waiting for mutex $m0 held by t
 grep -q 'behind this deadlock' "$TMP/text" && fail "no thread waits behind this deadlock"
 ok "text: DEADLOCK of 3 first, each holding its mutex and waiting for the next"
 
-"$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
-python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+json_report
 python3 - "$TMP/json" "$t0" "$t1" "$t2" "$m0" "$m1" "$m2" <<'PY' || fail "json cycles"
 import json, sys
 w = json.load(open(sys.argv[1]))["wait_for"]

@@ -15,17 +15,14 @@ dump_until 10 "^thread tid=$a .*state=blocked call=pthread_join obj=$pb .*owner=
               "^thread tid=$b .*state=blocked call=pthread_join obj=$pa .*owner=$a "
 ok "dump: jn-a joins $pb (owner $b), jn-b joins $pa (owner $a)"
 
-"$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"
-first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
-[ "$first" = "DEADLOCK: 2 threads wait for each other" ] || fail "first section: '$first'
-$(cat "$TMP/text")"
+text_report
+expect_first_section "DEADLOCK: 2 threads wait for each other"
 [ "$(grep -c '^DEADLOCK' "$TMP/text")" = 1 ] || fail "more than one deadlock"
 grep -qF "  thread $a \"jn-a\" waiting for thread $b \"jn-b\" to exit [pthread_join, blocked" "$TMP/text" || fail "line of jn-a"
 grep -qF "  thread $b \"jn-b\" waiting for thread $a \"jn-a\" to exit [pthread_join, blocked" "$TMP/text" || fail "line of jn-b"
 ok "text: DEADLOCK first, each thread waiting for the other to exit"
 
-"$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
-python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+json_report
 python3 - "$TMP/json" "$a" "$b" "$pa" "$pb" <<'PY' || fail "json cycles"
 import json, sys
 w = json.load(open(sys.argv[1]))["wait_for"]

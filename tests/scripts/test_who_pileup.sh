@@ -20,12 +20,10 @@ done
 dump_until 10 "${res[@]}"
 ok "dump: 50 threads blocked on $m with owner=$h, pile-holder in read"
 
-"$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"
+text_report
 grep -q '^DEADLOCK' "$TMP/text" && fail "a deadlock reported: $(grep -A3 '^DEADLOCK' "$TMP/text")"
 [ "$(grep -c '^PILE-UP' "$TMP/text")" = 1 ] || fail "not one pile-up: $(grep '^PILE-UP' "$TMP/text")"
-first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
-[ "$first" = "PILE-UP: 50 threads waiting for mutex $m held by thread $h \"pile-holder\"" ] ||
-  fail "first section: '$first'"
+expect_first_section "PILE-UP: 50 threads waiting for mutex $m held by thread $h \"pile-holder\""
 grep -A1 '^PILE-UP' "$TMP/text" | grep -qE '^  threads: .*, \.\.\. and 42 more$' || fail "pile-up waiters line"
 grep -A3 -E '^50 threads \[pthread_mutex_lock, blocked' "$TMP/text" |
   grep -qxF "  50 threads: waiting for mutex $m held by thread $h \"pile-holder\"" || fail "group of 50 and its wait:
@@ -37,8 +35,7 @@ grep -qE "^thread $h \"pile-holder\" \[read on fd $fd, [^]]*, holds mutex $m\]:"
   fail "holder entry: $(grep "^thread $h " "$TMP/threads")"
 ok "threads: pile-holder waits in read and holds $m"
 
-"$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
-python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+json_report
 python3 - "$TMP/json" "$h" "$m" "${waiters[@]}" <<'PY' || fail "json pile-up"
 import json, sys
 doc = json.load(open(sys.argv[1]))

@@ -17,10 +17,8 @@ dump_until 10 "^thread tid=$d .*state=blocked call=pthread_mutex_lock obj=$md .*
               "^thread tid=$n .*state=blocked call=pthread_mutex_lock obj=$mn .*owner=$n "
 ok "dump: self-default and self-normal each wait for their own mutex, owner=self"
 
-"$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"
-first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
-[ "$first" = "DEADLOCK: 1 thread waits for itself" ] || fail "first section: '$first'
-$(cat "$TMP/text")"
+text_report
+expect_first_section "DEADLOCK: 1 thread waits for itself"
 [ "$(grep -c '^DEADLOCK: 1 thread waits for itself$' "$TMP/text")" = 2 ] || fail "not two self-deadlocks"
 [ "$(grep -c '^DEADLOCK' "$TMP/text")" = 2 ] || fail "other deadlocks reported"
 grep -qF "  thread $d \"self-default\" holds mutex $md, waiting for mutex $md held by thread $d \"self-default\" [pthread_mutex_lock" "$TMP/text" || fail "line of self-default"
@@ -31,8 +29,7 @@ first_other=$(grep -n -m1 -E '^(PILE-UP:|[0-9]+ threads? )' "$TMP/text" | cut -d
 [ "$last_deadlock" -lt "$first_other" ] || fail "a deadlock is reported after other sections"
 ok "text: two self-deadlocks first, each holding and waiting for its own mutex"
 
-"$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
-python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+json_report
 python3 - "$TMP/json" "$d" "$n" "$md" "$mn" <<'PY' || fail "json cycles"
 import json, sys
 w = json.load(open(sys.argv[1]))["wait_for"]

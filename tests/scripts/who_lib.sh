@@ -49,3 +49,22 @@ dump_until() {
 $(grep '^thread ' "$f")"
   done
 }
+
+# text_report: `threadsnap report` of $DUMP into $TMP/text.
+text_report() { "$TS" report "$DUMP" > "$TMP/text" || fail "text report failed"; }
+
+# expect_first_section LINE: fails, showing the report, unless LINE is the
+# first section heading of $TMP/text (a deadlock, a pile-up or a group).
+expect_first_section() {
+  local first
+  first=$(grep -m1 -E '^(DEADLOCK:|PILE-UP:|[0-9]+ threads? )' "$TMP/text")
+  [ "$first" = "$1" ] || fail "first section: '$first'
+$(cat "$TMP/text")"
+}
+
+# json_report: `threadsnap report --format json` of $DUMP into $TMP/json,
+# checked against scripts/report.schema.json.
+json_report() {
+  "$TS" report --format json "$DUMP" > "$TMP/json" || fail "json report failed"
+  python3 "$HERE/json_shape.py" "$TOP/scripts/report.schema.json" "$TMP/json" || fail "json shape"
+}
