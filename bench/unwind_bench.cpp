@@ -52,8 +52,7 @@ extern "C" __attribute__((noinline)) void bench_capture_here() {
   TS_SAVE_REGS(g_rec.regs);
   g_cap->kind = kBlocked;
   g_cap->via = kViaSweep;
-  memset(g_cap->regs, 0, sizeof(g_cap->regs));
-  for (int r : {kRIP, kRSP, kRBP, kRBX, kR12, kR13, kR14, kR15}) g_cap->regs[r] = g_rec.regs[r];
+  regs_from_record(g_cap, &g_rec);
   copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
   if (g_copy_state) {
     for (auto _ : *g_copy_state) {

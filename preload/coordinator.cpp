@@ -122,15 +122,7 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
 void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
   Capture* c = slot_at(r->index);
   capture_header(r, c, gen, via, kBlocked, r->call);
-  memset(c->regs, 0, sizeof(c->regs));
-  c->regs[kRIP] = r->regs[kRIP];
-  c->regs[kRSP] = r->regs[kRSP];
-  c->regs[kRBP] = r->regs[kRBP];
-  c->regs[kRBX] = r->regs[kRBX];
-  c->regs[kR12] = r->regs[kR12];
-  c->regs[kR13] = r->regs[kR13];
-  c->regs[kR14] = r->regs[kR14];
-  c->regs[kR15] = r->regs[kR15];
+  regs_from_record(c, r);
   copy_stack(r, c, c->regs[kRSP]);
 }
 

@@ -3,6 +3,8 @@
 
 #include <sys/uio.h>
 
+#include <cstring>
+
 #include "preload/config.h"
 
 namespace threadsnap::detail {
@@ -92,6 +94,11 @@ TS_NO_ASAN void copy_stack(const Record* r, Capture* c, uintptr_t sp) {
     c->copy_base = lo;
     c->copy_len = static_cast<uint32_t>(hi - lo);
   }
+}
+
+void regs_from_record(Capture* c, const Record* r) {
+  memset(c->regs, 0, sizeof(c->regs));
+  for (int reg : {kRIP, kRSP, kRBP, kRBX, kR12, kR13, kR14, kR15}) c->regs[reg] = r->regs[reg];
 }
 
 void regs_from_ucontext(Capture* c, const ucontext_t* uc) {

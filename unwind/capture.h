@@ -19,6 +19,10 @@ void copy_stack(const Record* r, Capture* c, uintptr_t sp);
 // Registers of an interrupted thread. Async-signal-safe.
 void regs_from_ucontext(Capture* c, const ucontext_t* uc);
 
+// Registers a wrapper saved in r (TS_SAVE_REGS: rip rsp rbp rbx r12-r15; the
+// others are zero). Async-signal-safe.
+void regs_from_record(Capture* c, const Record* r);
+
 // Safe read of our own memory (process_vm_readv): returns bytes read, 0 on
 // a fault, -1 if the call is unavailable. Async-signal-safe.
 long safe_read(uintptr_t addr, void* out, size_t n);
