@@ -48,6 +48,13 @@ std::vector<std::pair<std::string, pid_t>> TidLines(Process& p, size_t from = 0)
   return out;
 }
 
+// Every tid the program printed (from line `from` on).
+std::set<pid_t> AllTids(Process& p, size_t from = 0) {
+  std::set<pid_t> out;
+  for (auto& [n, t] : TidLines(p, from)) out.insert(t);
+  return out;
+}
+
 std::vector<pid_t> TidsNamed(Process& p, const std::string& name, size_t from = 0) {
   std::vector<pid_t> out;
   for (auto& [n, t] : TidLines(p, from))
@@ -310,8 +317,7 @@ TEST(RelFork, ExecRunsWithTheLibrary) {
   Dump d;
   std::string err;
   ASSERT_TRUE(WaitNewDump(p, &seen, &d, &err, seconds(15))) << err;
-  std::set<pid_t> must;
-  for (auto& [n, t] : TidLines(p, from)) must.insert(t);
+  std::set<pid_t> must = AllTids(p, from);
   EXPECT_EQ(must.size(), 3u);
   EXPECT_EQ(CheckDump(d, must), "");
   EXPECT_EQ(d.threads.size(), 3u) << d.text;
@@ -452,8 +458,7 @@ struct StormResult {
 // Sends `n` SIGUSR2 as fast as kill() goes, waits until no dump has been
 // written for `quiet`, checks every dump and that the program runs on.
 void Storm(Process& p, int n, milliseconds quiet, StormResult* out) {
-  std::set<pid_t> tids;
-  for (auto& [name, t] : TidLines(p)) tids.insert(t);
+  std::set<pid_t> tids = AllTids(p);
   auto before = Numbers(Ask(p, "ping", "pong "));
   ASSERT_EQ(before.size(), 2u);
   auto t0 = Clock::now();
@@ -556,8 +561,7 @@ TEST(RelStacks, SixteenKiBThreadStacks) {
   START(p, (RunOptions{"rel_smallstack", {}, {{"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));
   EXPECT_TRUE(FailLines(p).empty()) << Join(FailLines(p));
-  std::set<pid_t> tids;
-  for (auto& [n, t] : TidLines(p)) tids.insert(t);
+  std::set<pid_t> tids = AllTids(p);
   ASSERT_EQ(tids.size(), 7u);
   auto before = Numbers(Ask(p, "ping", "pong "));
   ASSERT_EQ(before.size(), 3u) << "no answer to ping\n" << p.DescribeHang();
@@ -591,8 +595,7 @@ TEST(RelStacks, EightKiBAlternateSignalStacks) {
   Process p;
   START(p, (RunOptions{"rel_altstack", {}, {{"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));
-  std::set<pid_t> tids;
-  for (auto& [n, t] : TidLines(p)) tids.insert(t);
+  std::set<pid_t> tids = AllTids(p);
   auto handlers = TidsNamed(p, "alt-handler");
   ASSERT_EQ(handlers.size(), 3u);
   auto before = Numbers(Ask(p, "ping", "pong "));
@@ -715,8 +718,7 @@ TEST(RelRace, ThreadsLeavingWrappersAsTheStopBegins) {
   Process p;
   START(p, (RunOptions{"rel_hammer", {"6"}, {{"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));
-  std::set<pid_t> tids;
-  for (auto& [n, t] : TidLines(p)) tids.insert(t);
+  std::set<pid_t> tids = AllTids(p);
   ASSERT_EQ(tids.size(), 7u);
   auto before = Numbers(Ask(p, "ping", "pong "));
   auto deadline = Clock::now() + seconds(15);
