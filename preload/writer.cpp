@@ -267,57 +267,57 @@ void temp_name(Line& out, pid_t pid, uint32_t seq) {
   out.s(g_config.dir).s("/.threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".tmp");
 }
 
-// The dump is written into a file without a name (O_TMPFILE); once whole it
-// is linked under the temporary name and renamed to the final one, as in
-// the named scheme (so a watcher still sees IN_MOVED_TO of a whole file). A
-// process killed or exec'ed during the write leaves nothing behind; only
-// between the link and the rename (two system calls) would a .tmp remain.
-Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_config.dir),
-                        O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd == -EOPNOTSUPP || fd == -EISDIR || fd == -EINVAL) return Outcome::kUnsupported;
-  if (fd < 0) {
-    Line path;
-    final_name(path, pid, g_seq + 1);
-    report_failure(path.data(), "create", fd);
-    return Outcome::kFailed;
+// Puts the whole dump at tmp: links the unnamed file fd (written already)
+// there, or, with fd < 0, creates the file there (never through a link) and
+// writes it. 0, or -errno with *step naming the step that failed; a failed
+// write leaves no file.
+long place_temp(long fd, const Text& text, const char* tmp, const char** step) {
+  if (fd >= 0) {
+    *step = "link";
+    return link_unnamed(fd, tmp);
   }
-  long err = write_all(static_cast<int>(fd), text.data(), text.size());
-  if (err) {
-    raw_syscall(SYS_close, fd);
-    Line path;
-    final_name(path, pid, g_seq + 1);
-    report_failure(path.data(), "write", err);
-    return Outcome::kFailed;
-  }
-  test_write_delay();
-  Outcome out = Outcome::kFailed;
-  int attempt = 0;
-  while (attempt < 64 && g_seq < 100000000) {
+  *step = "create";
+  long f = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (f < 0) return f;
+  *step = "write";
+  long err = write_all(static_cast<int>(f), text.data(), text.size());
+  if (!err) test_write_delay();
+  raw_syscall(SYS_close, f);
+  if (err) raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp), 0);
+  return err;
+}
+
+// Gives the dump its name, trying one sequence number after another: the
+// whole dump goes to the temporary name (place_temp), which is renamed to the
+// final one. A name that is taken (a leftover, a planted file or link) is
+// left alone and the next number tried. kUnsupported (and the number given
+// back) when the unnamed file fd cannot be linked here.
+Outcome name_dump(long fd, const Text& text, pid_t pid, Line& written) {
+  for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
     uint32_t seq = ++g_seq;
     Line path, tmp_path;
     final_name(path, pid, seq);
     temp_name(tmp_path, pid, seq);
-    long rc = link_unnamed(fd, tmp_path.data());
-    if (rc == -EEXIST) {  // a leftover or a planted file or link: left alone
+    const char* step = "";
+    long rc = place_temp(fd, text, tmp_path.data(), &step);
+    if (rc == -EEXIST) {
       if (!report_skip(tmp_path.data())) ++attempt;
       continue;
     }
-    if (rc < 0 && rc != -ENOSPC && rc != -EDQUOT && rc != -EACCES && rc != -EROFS) {
+    if (rc < 0 && fd >= 0 && rc != -ENOSPC && rc != -EDQUOT && rc != -EACCES && rc != -EROFS) {
       --g_seq;  // no /proc, or a file system that cannot link it: use a name
-      out = Outcome::kUnsupported;
-      break;
+      return Outcome::kUnsupported;
     }
     if (rc < 0) {
-      report_failure(tmp_path.data(), "link", rc);
-      break;
+      report_failure(tmp_path.data(), step, rc);
+      return Outcome::kFailed;
     }
     rc = raw_syscall6(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), AT_FDCWD,
                       reinterpret_cast<long>(path.data()), RENAME_NOREPLACE, 0);
     if (rc == 0) {
       written.s(path.data());
-      out = Outcome::kDone;
-      break;
+      return Outcome::kDone;
     }
     raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
     if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
@@ -325,55 +325,33 @@ Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
       continue;
     }
     report_failure(path.data(), "rename", rc);
-    break;
-  }
-  raw_syscall(SYS_close, fd);
-  if (attempt >= 64) log_msg("error: cannot write dump: no free file name in ", g_config.dir);
-  return out;
-}
-
-// The same with a named temporary file, renamed when whole.
-bool write_named(const Text& text, pid_t pid, Line& written) {
-  for (int attempt = 0; attempt < 64 && g_seq < 100000000;) {
-    uint32_t seq = ++g_seq;
-    Line path, tmp_path;
-    final_name(path, pid, seq);
-    temp_name(tmp_path, pid, seq);
-    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
-                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd == -EEXIST) {  // a leftover or a planted file or link: never opened
-      if (!report_skip(tmp_path.data())) ++attempt;
-      continue;
-    }
-    if (fd < 0) {
-      report_failure(tmp_path.data(), "create", fd);
-      return false;
-    }
-    long err = write_all(static_cast<int>(fd), text.data(), text.size());
-    if (!err) test_write_delay();
-    raw_syscall(SYS_close, fd);
-    if (err) {
-      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      report_failure(tmp_path.data(), "write", err);
-      return false;
-    }
-    long rc = raw_syscall6(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()),
-                           AT_FDCWD, reinterpret_cast<long>(path.data()), RENAME_NOREPLACE, 0);
-    if (rc == -EEXIST) {  // never replace what is there (a link, an old dump)
-      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      if (!report_skip(path.data())) ++attempt;
-      continue;
-    }
-    if (rc < 0) {
-      raw_syscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp_path.data()), 0);
-      report_failure(path.data(), "rename", rc);
-      return false;
-    }
-    written.s(path.data());
-    return true;
+    return Outcome::kFailed;
   }
   log_msg("error: cannot write dump: no free file name in ", g_config.dir);
-  return false;
+  return Outcome::kFailed;
+}
+
+// The dump is written into a file without a name (O_TMPFILE) and named only
+// once whole (name_dump), so a watcher still sees IN_MOVED_TO of a whole
+// file, and a process killed or exec'ed during the write leaves nothing
+// behind (only between the link and the rename, two system calls, would a
+// .tmp remain).
+Outcome write_unnamed(const Text& text, pid_t pid, Line& written) {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_config.dir),
+                        O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd == -EOPNOTSUPP || fd == -EISDIR || fd == -EINVAL) return Outcome::kUnsupported;
+  long err = fd < 0 ? fd : write_all(static_cast<int>(fd), text.data(), text.size());
+  if (err) {
+    if (fd >= 0) raw_syscall(SYS_close, fd);
+    Line path;
+    final_name(path, pid, g_seq + 1);
+    report_failure(path.data(), fd < 0 ? "create" : "write", err);
+    return Outcome::kFailed;
+  }
+  test_write_delay();
+  Outcome out = name_dump(fd, text, pid, written);
+  raw_syscall(SYS_close, fd);
+  return out;
 }
 
 }  // namespace
@@ -392,8 +370,8 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
     o = write_unnamed(text, pid, written);
     if (o == Outcome::kUnsupported) g_unnamed_ok = 0;
   }
-  if (o == Outcome::kUnsupported && !write_named(text, pid, written)) return;
-  if (o == Outcome::kFailed) return;
+  if (o == Outcome::kUnsupported) o = name_dump(-1, text, pid, written);
+  if (o != Outcome::kDone) return;
   if (!g_config.quiet) {
     uint32_t shown = count_shown(members, count);
     Line l;
