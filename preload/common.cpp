@@ -1,7 +1,31 @@
-// threadsnap: stderr lines; see common.h.
+// threadsnap: threadsnap's log; see common.h.
 #include "preload/common.h"
 
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "preload/config.h"
+#include "preload/control.h"
+
 namespace threadsnap::detail {
+
+std::atomic<pid_t> g_pid{0};
+
+namespace {
+char g_log_path[PATH_MAX + 64];
+}
+
+void log_reset() {
+  g_pid.store(raw_getpid(), std::memory_order_relaxed);
+  Line l;
+  l.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(raw_getpid())).s(".log");
+  size_t n = l.size() < sizeof(g_log_path) - 1 ? l.size() : sizeof(g_log_path) - 1;
+  memcpy(g_log_path, l.data(), n);
+  g_log_path[n] = 0;
+}
+
+const char* log_path() { return g_config.log_to == kLogFile ? g_log_path : ""; }
 
 void log_line(Line& text) {
   int saved = errno;
@@ -13,7 +37,17 @@ void log_line(Line& text) {
   const char* t = text.data();
   for (size_t i = 0; i < text.size() && n < sizeof(out) - 1; ++i) out[n++] = t[i];
   out[n++] = '\n';
-  raw_write(2, out, n);
+  if (g_config.log_to == kLogStderr) {
+    raw_write(2, out, n);
+  } else if (g_config.log_to == kLogFile && g_log_path[0]) {
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_log_path),
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      raw_write(static_cast<int>(fd), out, n);
+      raw_syscall(SYS_close, fd);
+    }
+  }
+  if (strncmp(t, "wrote ", 6) != 0) control_set_message(t);
   errno = saved;
 }
 

@@ -260,6 +260,7 @@ void stop1_walk_and_signal(uint32_t gen) {
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();
   bool torn = g_config.test_torn;
+  int stop_signal = g_stop_signal.load(std::memory_order_relaxed);
   // The hot loop reads one word per thread, with counters in registers (a
   // global counter would be reloaded after every atomic load); everything
   // else is for the few threads that run or start.
@@ -285,8 +286,14 @@ void stop1_walk_and_signal(uint32_t gen) {
       note_done(r, gen);
       continue;
     }
+    if (TS_UNLIKELY(!stop_signal) && try_claim(r, gen)) {
+      // No signal left to stop it with (the program took them all).
+      capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
+      note_done(r, gen);
+      continue;
+    }
     g_signalled[signalled++] = i;
-    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal) == -ESRCH &&
+    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal) == -ESRCH &&
         try_claim(r, gen)) {
       // Gone already (a foreign thread that exited): not in this dump.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
@@ -504,8 +511,15 @@ void sleep_ms(int ms) {
 
 // --- the other threads' side ---------------------------------------------------
 
-void stop_signal_handler(int, siginfo_t*, void* ucv) {
+void stop_signal_handler(int, siginfo_t* si, void* ucv) {
   int saved = errno;
+  // Sent by another process (threadsnap dump, to the main thread of a
+  // process that has no dumper yet): a request for a dump. Our own stops
+  // come from this pid.
+  if (si && si->si_code == SI_TKILL && si->si_pid != g_pid.load(std::memory_order_relaxed)) {
+    auto* uc = static_cast<const ucontext_t*>(ucv);
+    request_dump(static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]), true);
+  }
   if (g_active.load(std::memory_order_seq_cst)) {
     uint32_t gen = g_gen.load(std::memory_order_seq_cst);
     // A thread made by a raw clone without its own TLS sees another

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "preload/config.h"
+#include "preload/entry.h"
 
 namespace threadsnap::detail {
 
@@ -22,6 +23,7 @@ std::atomic<uint32_t> g_arrivals{0};
 std::atomic<uint32_t> g_hi_water{0};
 std::atomic<uint32_t> g_busy{0};
 SpinFutexLock g_registry_lock;
+std::atomic<uint32_t> g_live_threads{0};
 bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
@@ -120,12 +122,15 @@ Record* registry_add(Kind initial, bool foreign) {
       }
     }
   }
+  if (!foreign) g_live_threads.fetch_add(1, std::memory_order_seq_cst);
   g_state[index].store(state_word(initial), std::memory_order_seq_cst);
   return r;
 }
 
 void registry_release(Record* r) {
   uint32_t index = r->index;
+  if (!r->foreign && g_live_threads.fetch_sub(1, std::memory_order_seq_cst) == 1)
+    note_no_program_threads();
   if (r->foreign) {
     for (uint32_t i = 0; i < kMaxForeign; ++i) {
       if (g_foreign[i].load(std::memory_order_relaxed) == index + 1) {

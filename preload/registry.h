@@ -99,6 +99,9 @@ extern std::atomic<uint32_t> g_arrivals;  // bumped each time a capture complete
 extern std::atomic<uint32_t> g_hi_water;  // records [0, g_hi_water) may be in use
 extern std::atomic<uint32_t> g_busy;      // a dump is between its stop 1 and its end
 extern SpinFutexLock g_registry_lock;
+// Program threads registered (not foreign), starting ones included. When it
+// drops to 0 the dumper is told (it ends, so that the process can exit).
+extern std::atomic<uint32_t> g_live_threads;
 extern bool g_disabled;                   // set when start-up failed: pass through
 
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.

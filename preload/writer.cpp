@@ -10,6 +10,7 @@
 
 #include "preload/alloc.h"
 #include "preload/config.h"
+#include "preload/control.h"
 #include "shim/calls.h"
 #include "unwind/modules.h"
 
@@ -18,6 +19,7 @@ namespace threadsnap::detail {
 namespace {
 
 uint32_t g_seq = 0;
+uint64_t g_written = 0;  // dumps written by this process
 
 // A growing text buffer from the private allocator.
 class Text {
@@ -228,7 +230,10 @@ bool report_skip(const char* path) {
 
 }  // namespace
 
-void writer_after_fork_child() { g_seq = 0; }
+void writer_after_fork_child() {
+  g_seq = 0;
+  g_written = 0;
+}
 
 namespace {
 
@@ -256,7 +261,9 @@ long link_unnamed(long fd, const char* path) {
                         reinterpret_cast<long>(path), AT_EMPTY_PATH, 0);
   if (rc == 0 || rc == -EEXIST) return rc;
   Line proc;
-  proc.s("/proc/self/fd/").u(static_cast<uint64_t>(fd));
+  // thread-self: the dumper has a file table of its own (entry.cpp), which
+  // /proc/self/fd (the main thread's) does not show.
+  proc.s("/proc/thread-self/fd/").u(static_cast<uint64_t>(fd));
   return raw_syscall6(SYS_linkat, AT_FDCWD, reinterpret_cast<long>(proc.data()), AT_FDCWD,
                      reinterpret_cast<long>(path), AT_SYMLINK_FOLLOW, 0);
 }
@@ -372,6 +379,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   }
   if (o == Outcome::kUnsupported) o = name_dump(-1, text, pid, written);
   if (o != Outcome::kDone) return;
+  control_set_last_dump(written.data(), ++g_written);
   if (!g_config.quiet) {
     uint32_t shown = count_shown(members, count);
     Line l;
