@@ -12,20 +12,12 @@ namespace threadsnap::detail {
 
 std::atomic<pid_t> g_pid{0};
 
-namespace {
-char g_log_path[PATH_MAX + 64];
-}
+void log_reset() { g_pid.store(raw_getpid(), std::memory_order_relaxed); }
 
-void log_reset() {
-  g_pid.store(raw_getpid(), std::memory_order_relaxed);
-  Line l;
-  l.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(raw_getpid())).s(".log");
-  size_t n = l.size() < sizeof(g_log_path) - 1 ? l.size() : sizeof(g_log_path) - 1;
-  memcpy(g_log_path, l.data(), n);
-  g_log_path[n] = 0;
+void log_path(Line& out) {
+  if (g_config.log_to == kLogFile)
+    out.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(raw_getpid())).s(".log");
 }
-
-const char* log_path() { return g_config.log_to == kLogFile ? g_log_path : ""; }
 
 void log_line(Line& text) {
   int saved = errno;
@@ -39,8 +31,10 @@ void log_line(Line& text) {
   out[n++] = '\n';
   if (g_config.log_to == kLogStderr) {
     raw_write(2, out, n);
-  } else if (g_config.log_to == kLogFile && g_log_path[0]) {
-    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(g_log_path),
+  } else if (g_config.log_to == kLogFile) {
+    Line path;
+    log_path(path);
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0) {
       raw_write(static_cast<int>(fd), out, n);

@@ -143,9 +143,9 @@ class Line {
 // where a program's handler could interrupt them.
 void log_line(Line& text);
 void log_msg(const char* a, const char* b = nullptr, const char* c = nullptr);
-// The log file's path: DIR/threadsnap.PID.log. log_reset() recomputes it
-// (after the configuration is read, and in a fork child).
-const char* log_path();
+// The log file's path, DIR/threadsnap.PID.log, or nothing when the log is
+// not a file. log_reset() caches the pid (start-up, fork child).
+void log_path(Line& out);
 void log_reset();
 
 // The process id, cached (raw getpid in a vfork child gives the child's:

@@ -58,7 +58,9 @@ void publish_locked() {
   add("\ntrigger ");
   add(!g_config.trigger_signal ? "none" : trig ? "on" : "off");
   add("\ndir "); add(g_config.dir);
-  add("\nlog "); add(log_path());
+  Line log;
+  log_path(log);
+  add("\nlog "); add(log.data());
   add("\ndumps "); addu(g_dump_count);
   add("\nlast_dump "); add(g_last_dump);
   add("\nlast_message "); add(g_message);
@@ -72,9 +74,21 @@ void publish_locked() {
   put_seq(p + kHeader, ++g_seq);  // even: whole
 }
 
+std::atomic<int> g_creating{0};
+
 }  // namespace
 
-void control_create() {
+void control_after_fork_child() {
+  g_page = nullptr;
+  g_creating.store(0, std::memory_order_relaxed);
+}
+
+void control_create_once() {
+  if (g_page || g_creating.exchange(1, std::memory_order_acquire)) return;
+  if (g_page) {  // made meanwhile by another thread
+    g_creating.store(0, std::memory_order_release);
+    return;
+  }
   g_control_lock.reset();
   g_seq = 0;
   g_dump_count = 0;
@@ -82,27 +96,20 @@ void control_create() {
   g_message[0] = 0;
   long fd = raw_syscall(SYS_memfd_create, reinterpret_cast<long>("threadsnap-control"),
                         MFD_CLOEXEC);
-  if (fd < 0) return;
   void* p = MAP_FAILED;
-  if (raw_syscall(SYS_ftruncate, fd, kSize) == 0) {
-    // In a fork child g_page is the parent's record, inherited: the new
-    // mapping replaces it here only.
-    int flags = MAP_SHARED | (g_page ? MAP_FIXED : 0);
-    long r = raw_syscall6(SYS_mmap, reinterpret_cast<long>(g_page), kSize,
-                          PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (fd >= 0 && raw_syscall(SYS_ftruncate, fd, kSize) == 0) {
+    long r = raw_syscall6(SYS_mmap, 0, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (r >= 0 || r < -4095) p = reinterpret_cast<void*>(r);
   }
-  raw_syscall(SYS_close, fd);
-  if (p == MAP_FAILED) {
-    if (g_page) raw_syscall(SYS_munmap, reinterpret_cast<long>(g_page), kSize);
-    g_page = nullptr;
-    return;
+  if (fd >= 0) raw_syscall(SYS_close, fd);
+  if (p != MAP_FAILED) {
+    raw_syscall(SYS_madvise, reinterpret_cast<long>(p), kSize, MADV_DONTFORK);
+    char* page = static_cast<char*>(p);
+    memcpy(page, "threadsnap-control 1\n", kHeader);
+    g_page = page;
+    control_publish();
   }
-  g_page = static_cast<char*>(p);
-  memcpy(g_page, "threadsnap-control 1\n", kHeader);
-  g_control_lock.lock();
-  publish_locked();
-  g_control_lock.unlock();
+  // On failure: no record; threadsnap dump then says so.
 }
 
 void control_publish() {

@@ -19,9 +19,15 @@
 
 namespace threadsnap::detail {
 
-// Creates the record (or, in a fork child, replaces the inherited mapping of
-// the parent's record with one of its own at the same address).
-void control_create();
+// Creates the record unless it exists. The mapping is not inherited by fork
+// (MADV_DONTFORK): a fork child makes its own on first need (its first
+// wrapped call or its dumper), so that a child that only execs pays nothing.
+// Async-signal-safe against itself: a second caller while one creates (a
+// handler of the program's on the same thread) returns at once.
+void control_create_once();
+
+// In a fork child: the parent's record is not mapped here.
+void control_after_fork_child();
 
 // Rewrites the record from the current state. Cheap (a memcpy).
 void control_publish();

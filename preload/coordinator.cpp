@@ -325,6 +325,7 @@ void torn_capture(uint32_t gen, uint64_t start_ns) {
 // --- the sweep ----------------------------------------------------------------
 
 void sweep(uint32_t gen, Via via) {
+  uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
     Record* r = record_at(g_members[i]);
     if (try_claim(r, gen)) {
@@ -340,6 +341,16 @@ void sweep(uint32_t gen, Via via) {
     for (uint32_t i = 0; i < g_member_count && all; ++i)
       if (before(record_at(g_members[i])->done.load(std::memory_order_seq_cst), gen)) all = false;
     if (all) break;
+    if (now_ns() >= deadline) {
+      // Every wait of the dumper is bounded: a claim never finished (its
+      // thread stopped or jumped away between claim and done) is given up.
+      for (uint32_t i = 0; i < g_member_count; ++i) {
+        Record* r = record_at(g_members[i]);
+        if (before(r->done.load(std::memory_order_seq_cst), gen))
+          r->abandoned_gen.store(gen, std::memory_order_seq_cst);
+      }
+      break;
+    }
     timespec ms = {0, 1000000};
     futex_wait(&g_arrivals, seen, &ms);
   }
@@ -496,6 +507,7 @@ void recheck_silent_threads() {
 void unwind_members(bool modules_changed) {
   unwinder_begin(modules_changed);
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
     Capture* c = slot_at(g_members[i]);
     if (c->via != kViaTimeout && c->via != kViaStart)
       unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
@@ -608,6 +620,7 @@ void take_dump() {
   g_registry_lock.lock();
   uint32_t gen = g_gen.load() + 1;
   if (gen == 0) gen = 1;
+  t.gen = gen;
   g_busy.store(1, std::memory_order_relaxed);
   g_gen.store(gen, std::memory_order_seq_cst);
   g_active.store(1, std::memory_order_seq_cst);

@@ -58,6 +58,7 @@ std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
 // The dumper: 0 none, 1 being started, 2 running.
 std::atomic<int> g_dumper_state{0};
 std::atomic<pid_t> g_dumper_tid{0};
+std::atomic<int> g_dump_wanted{0};     // a dump was asked for before the dumper ran
 std::atomic<int> g_dumper_leave{0};    // step aside (unshare/setns): the dumper ends
 std::atomic<uint64_t> g_program_sigs{0};  // signals the program has set (bit sig-1)
 uintptr_t g_restorer = 0;              // glibc's signal return trampoline
@@ -69,6 +70,7 @@ uintptr_t g_restorer = 0;              // glibc's signal return trampoline
 // starts meanwhile (Dekker on g_gate_pending / g_dump_running).
 std::atomic<uint32_t> g_gate_pending{0};
 std::atomic<uint32_t> g_dump_running{0};
+std::atomic<uint32_t> g_gate_sleeper{0};  // the dumper waits for the gate
 
 void dump_begin() {
   for (;;) {
@@ -77,7 +79,9 @@ void dump_begin() {
     if (!f) return;
     g_dump_running.store(0, std::memory_order_seq_cst);
     futex_wake_all(&g_dump_running);
+    g_gate_sleeper.store(1, std::memory_order_seq_cst);
     futex_wait(&g_gate_pending, f);
+    g_gate_sleeper.store(0, std::memory_order_seq_cst);
   }
 }
 
@@ -98,8 +102,9 @@ void gate_enter() {
 }
 
 void gate_exit() {
-  g_gate_pending.fetch_sub(1, std::memory_order_seq_cst);
-  futex_wake_all(&g_gate_pending);
+  if (g_gate_pending.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      g_gate_sleeper.load(std::memory_order_seq_cst))
+    futex_wake_all(&g_gate_pending);
 }
 
 // Loads the private allocator and the unwinder on the first dump, so that a
@@ -245,6 +250,8 @@ void ensure_dumper() {
   if (g_disabled || raw_getpid() != g_pid.load(std::memory_order_relaxed)) return;
   int expected = 0;
   if (!g_dumper_state.compare_exchange_strong(expected, 1)) return;
+  g_entry_work.fetch_and(~kWorkDumper, std::memory_order_seq_cst);
+  control_create_once();  // a fork child may have none yet
   g_dumper_leave.store(0, std::memory_order_seq_cst);
   if (!start_dumper_now()) {
     g_dumper_state.store(0);
@@ -350,26 +357,34 @@ void atfork_parent() {
   gate_exit();
 }
 
+// Each page written in the child costs it a copy-on-write fault: only what
+// differs is written.
+template <typename T, typename V>
+void set_in_child(std::atomic<T>& a, V v) {
+  if (a.load(std::memory_order_relaxed) != static_cast<T>(v)) a.store(static_cast<T>(v), std::memory_order_relaxed);
+}
+
 void atfork_child() {
-  g_gate_pending.store(0, std::memory_order_relaxed);
-  g_dump_running.store(0, std::memory_order_relaxed);
+  set_in_child(g_gate_pending, 0);
+  set_in_child(g_dump_running, 0);
   // Only this thread exists now: a clean registry and no dumper (one starts
   // when this process creates a thread or is asked for a dump). A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
-  g_live_threads.store(t_self ? 1 : 0, std::memory_order_relaxed);
+  set_in_child(g_live_threads, t_self ? 1 : 0);
   writer_after_fork_child();
-  g_dumper_state.store(0, std::memory_order_relaxed);
-  g_dumper_tid.store(0, std::memory_order_relaxed);
-  g_dump_wanted.store(0, std::memory_order_relaxed);
-  g_dumper_leave.store(0, std::memory_order_relaxed);
+  set_in_child(g_dumper_state, 0);
+  set_in_child(g_dumper_tid, 0);
+  set_in_child(g_dump_wanted, 0);
+  set_in_child(g_dumper_leave, 0);
   log_reset();
-  control_create();
+  control_after_fork_child();
+  g_entry_work.store(kWorkRecord, std::memory_order_relaxed);
 }
 
 }  // namespace
 
-std::atomic<int> g_dump_wanted{0};
+std::atomic<int> g_entry_work{0};
 
 pid_t dumper_tid() { return g_dumper_tid.load(std::memory_order_relaxed); }
 
@@ -380,6 +395,7 @@ void request_dump(uintptr_t sp, bool in_handler) {
     return;
   }
   g_dump_wanted.store(1, std::memory_order_seq_cst);
+  g_entry_work.fetch_or(kWorkDumper, std::memory_order_seq_cst);
   // No dumper yet (a single-threaded process). Start it here if this thread
   // can hold no lock of glibc's: in a handler, only if it interrupted a
   // wrapped blocking call; never inside a handler of the program's.
@@ -388,9 +404,11 @@ void request_dump(uintptr_t sp, bool in_handler) {
   ensure_dumper();
 }
 
-void dumper_wanted_slow() {
+void entry_work_slow() {
+  int w = g_entry_work.load(std::memory_order_seq_cst);
+  if (w & kWorkRecord) control_create_once();
   uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  if (!inside_a_handler(sp)) ensure_dumper();
+  if ((w & kWorkDumper) && !inside_a_handler(sp)) ensure_dumper();
 }
 
 void note_no_program_threads() {
@@ -499,7 +517,7 @@ __attribute__((constructor)) static void threadsnap_init() {
   check_seccomp();
   registry_init_main_thread();
   install_handlers();
-  control_create();
+  control_create_once();
   if (g_disabled) return;
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   // Loaded late (dlopen) into a process that has threads already, which we

@@ -30,10 +30,14 @@ pid_t dumper_tid();
 // interrupted code when in_handler). Async-signal-safe.
 void request_dump(uintptr_t sp, bool in_handler);
 
-// A dump was asked for before the dumper ran: a wrapper entry (a call
-// boundary of the program) starts it, unless it is inside a handler.
-extern std::atomic<int> g_dump_wanted;
-void dumper_wanted_slow();
+// Work left for the next wrapper entry (a call boundary of the program):
+// kWorkDumper, a dump was asked for before the dumper ran (it starts there,
+// unless inside a handler of the program's); kWorkRecord, a fork child has
+// no control record yet (made there, not in every child at fork: a child
+// that only execs never needs one).
+inline constexpr int kWorkDumper = 1, kWorkRecord = 2;
+extern std::atomic<int> g_entry_work;
+void entry_work_slow();
 
 // The program creates a thread: the dumper starts now if it does not run.
 // NOT async-signal-safe.

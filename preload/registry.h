@@ -74,6 +74,10 @@ struct alignas(64) Record {
   bool zombie = false;     // released while a dump still needs its slot
   bool omit = false;       // never really existed (failed create, vanished)
   bool timed_out = false;  // did not answer the stop signal last time
+  // A dump whose claim on this thread was never finished (the claimer was
+  // suspended, longjmp'ed or ended between claim and done): that dump lists
+  // it via=timeout from the record, never reading its half-written slot.
+  std::atomic<uint32_t> abandoned_gen{0};
   std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown

@@ -105,15 +105,20 @@ pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
 // threads a creator starts.
 bool is_shown(const Record* r, const Capture* c) { return !r->omit && c->tid != 0; }
 
-uint32_t count_shown(const uint32_t* members, uint32_t count) {
+// An abandoned claim (Record::abandoned_gen) is listed from its record.
+bool is_abandoned(const Record* r, uint32_t gen) { return r->abandoned_gen.load() == gen; }
+
+uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
   uint32_t n = 0;
-  for (uint32_t i = 0; i < count; ++i)
-    if (is_shown(record_at(members[i]), slot_at(members[i]))) ++n;
+  for (uint32_t i = 0; i < count; ++i) {
+    const Record* r = record_at(members[i]);
+    if (is_abandoned(r, gen) ? !r->omit : is_shown(r, slot_at(members[i]))) ++n;
+  }
   return n;
 }
 
 void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes& t) {
-  uint32_t shown = count_shown(members, count);
+  uint32_t shown = count_shown(members, count, t.gen);
   out.s("threadsnap 1\n");
   out.s("pid ").u(static_cast<uint64_t>(raw_getpid())).c('\n');
   const Module* exe = module_at(0);
@@ -138,6 +143,15 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(members[i]);
     const Capture* c = slot_at(members[i]);
+    if (is_abandoned(r, t.gen)) {  // its slot may still change: the record only
+      char name[17] = {};
+      memcpy(name, r->name, 16);
+      out.s("thread tid=").u(static_cast<uint64_t>(r->tid.load())).s(" name=").enc(name[0] ? name : "?")
+          .s(" state=running via=timeout");
+      if (r->foreign) out.s(" tracked=0");
+      out.c('\n');
+      continue;
+    }
     if (!is_shown(r, c)) continue;
     out.s("thread tid=").u(static_cast<uint64_t>(c->tid)).s(" name=");
     char name[17] = {};
@@ -231,8 +245,8 @@ bool report_skip(const char* path) {
 }  // namespace
 
 void writer_after_fork_child() {
-  g_seq = 0;
-  g_written = 0;
+  if (g_seq) g_seq = 0;  // a page written is a copy-on-write fault in the child
+  if (g_written) g_written = 0;
 }
 
 namespace {
@@ -381,7 +395,7 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   if (o != Outcome::kDone) return;
   control_set_last_dump(written.data(), ++g_written);
   if (!g_config.quiet) {
-    uint32_t shown = count_shown(members, count);
+    uint32_t shown = count_shown(members, count, t.gen);
     Line l;
     l.s("wrote ").s(written.data()).s(" (").u(shown).s(" threads, stop1 ")
         .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")
