@@ -101,6 +101,10 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   if (kind == kBlocked) {
     c->obj = r->obj;
     c->obj2 = r->obj2;
+    if (is_fd_array_wait(call)) {  // the caller's pointers: the fd, read safely
+      c->obj = resolve_fd_wait(r, call);
+      c->obj2 = 0;
+    }
     c->since_ns = r->since_ns;
   } else {
     c->obj = c->obj2 = 0;

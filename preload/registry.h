@@ -83,6 +83,7 @@ struct alignas(64) Record {
   // Blocked-call details, written by the owner before it publishes kBlocked.
   uint32_t call = 0;
   uintptr_t obj = 0, obj2 = 0;
+  uintptr_t wait_sets[3] = {};  // select/pselect: the read, write, except sets
   uint64_t since_ns = 0;
   uint64_t regs[kNumRegs] = {};  // rip rsp rbp rbx r12-r15 saved in the wrapper
   char name[16] = {};
