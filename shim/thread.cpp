@@ -23,8 +23,10 @@ namespace {
 
 using create_fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 using setname_fn = int (*)(pthread_t, const char*);
+using exit_fn = void (*)(void*);
 std::atomic<create_fn> g_real_create{nullptr};
 std::atomic<setname_fn> g_real_setname{nullptr};
+std::atomic<exit_fn> g_real_exit{nullptr};
 
 class ExitGuard {
  public:
@@ -88,6 +90,7 @@ namespace threadsnap::detail {
 void resolve_misc_real() {
   real_fn(g_real_create, "pthread_create");
   real_fn(g_real_setname, "pthread_setname_np");
+  real_fn(g_real_exit, "pthread_exit");
 }
 
 int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
@@ -158,4 +161,27 @@ TS_EXPORT int pthread_setname_np(pthread_t t, const char* name) noexcept {
     }
   }
   return rc;
+}
+
+// A thread started through the trampoline is released by its ExitGuard,
+// whichever way it ends. The main thread (and the one thread of a forked
+// child of it) has no guard: when it ends with pthread_exit, the process
+// lives on and its zombie task still answers tgkill(..., 0), so a kept
+// record would make every later stop wait the whole stop timeout for it.
+// Released here, under the registry lock as ExitGuard does, before the real
+// call (which unwinds: cleanup handlers and destructors run untracked). Not
+// inside a wrapped call (a handler that interrupted one, or a cleanup
+// handler): the wrapper's scope still refers to the record as it unwinds.
+// Not noexcept: glibc's pthread_exit unwinds through this frame.
+TS_EXPORT void pthread_exit(void* retval) {
+  exit_fn fn = real_fn(g_real_exit, "pthread_exit");
+  Record* r = t_self;
+  if (r && !r->foreign && !r->start_fn && !t_depth) {
+    g_registry_lock.lock();
+    registry_release(r);
+    t_self = nullptr;
+    g_registry_lock.unlock();
+  }
+  fn(retval);
+  __builtin_unreachable();
 }

@@ -87,5 +87,34 @@ TEST(HostSignals, SleepReturnsWhatAHandledSignalGives) {
   EXPECT_TRUE(HasLine(pre, "sleep short 1")) << JoinLines(pre.lines) << pre.err;
 }
 
+
+// ---- item 10: the main thread ends with pthread_exit -----------------------------------
+
+// Its record is released: later dumps do not list it (its zombie task still
+// answers tgkill(..., 0), so a kept record cost every stop the whole stop
+// timeout) and stop 1 stays far below that timeout.
+TEST(HostExit, MainThreadEndingWithPthreadExitIsForgotten) {
+  Process p;
+  START(p, (RunOptions{"rel_mainexit", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
+  WAIT_READY(p, seconds(10));
+  ASSERT_TRUE(p.WaitForExactLine("main exited", seconds(10))) << JoinLines(p.Lines());
+  auto tids = p.Tids();
+  for (int i = 0; i < 2; i++) {
+    Dump d;
+    std::string err;
+    ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+    EXPECT_EQ(d.CheckWellFormed(), "");
+    EXPECT_EQ(d.FindTid(tids["main"]), nullptr) << "the ended main thread is listed:\n" << d.text;
+    EXPECT_NE(d.FindTid(tids["spinner"]), nullptr) << d.text;
+    EXPECT_NE(d.FindTid(tids["reader"]), nullptr) << d.text;
+    EXPECT_LT(d.HeaderU64("stop1_ns"), 1000000000ull)
+        << "stop 1 waited for the ended main thread (timeout 3000 ms)";
+  }
+  // The program goes on. (That the process then ends when its last thread
+  // ends depends on the dumper thread, which glibc counts as a thread too.)
+  p.Write("quit\n");
+  EXPECT_TRUE(p.WaitForExactLine("bye", seconds(10))) << JoinLines(p.Lines()) << p.Stderr();
+}
+
 }  // namespace
 }  // namespace threadsnap::testing
