@@ -116,5 +116,35 @@ TEST(HostExit, MainThreadEndingWithPthreadExitIsForgotten) {
   EXPECT_TRUE(p.WaitForExactLine("bye", seconds(10))) << JoinLines(p.Lines()) << p.Stderr();
 }
 
+// ---- item 11: a foreign thread that blocks every signal --------------------------------
+
+// glibc's timer_create(SIGEV_THREAD) helper blocks every signal and was not
+// started through our pthread_create: it is adopted as a foreign thread
+// with its SigBlk read at once, so even the first dump does not wait the
+// stop timeout for it. It is listed via=timeout, tracked=0.
+TEST(HostForeign, SignalBlockingHelperCostsNoStopTimeout) {
+  Process p;
+  START(p, (RunOptions{"rel_timerhelper", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+  EXPECT_EQ(d.CheckWellFormed(), "");
+  EXPECT_LT(d.HeaderU64("stop1_ns"), 1000000000ull)
+      << "the first dump waited for the signal-blocking helper (timeout 3000 ms)";
+  int helpers = 0;
+  for (auto& t : d.threads) {
+    auto tr = t.fields.find("tracked");
+    if (tr != t.fields.end() && tr->second == "0" && t.via == "timeout") helpers++;
+  }
+  EXPECT_GE(helpers, 1) << "no untracked via=timeout thread (the timer helper):\n" << d.text;
+  EXPECT_NE(d.FindTid(p.Tids()["main"]), nullptr) << d.text;
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
 }  // namespace
 }  // namespace threadsnap::testing
