@@ -146,5 +146,27 @@ TEST(HostForeign, SignalBlockingHelperCostsNoStopTimeout) {
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
 }
 
+
+// ---- item 6: pthread_create never reads *thread after the thread may run -------------
+
+// Detached job threads unmap the page holding their own pthread_t at once
+// (SCHED_FIFO on the creator's CPU: they run before pthread_create returns).
+// glibc never touches *thread after the thread may run; neither may the
+// wrapper.
+TEST(HostCreate, JobThreadFreeingItsOwnPthreadT) {
+  for (bool preload : {false, true}) {
+    RunOptions o{"rel_jobfree", {"300"}, {}};
+    o.preload = preload;
+    Ran r;
+    ASSERT_NO_FATAL_FAILURE(RunToEnd(o, &r, milliseconds(60000)));
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+        << (preload ? "preloaded" : "plain") << ": status 0x" << std::hex << r.status << std::dec
+        << (WIFSIGNALED(r.status) ? " (signal " + std::to_string(WTERMSIG(r.status)) + ")" : "")
+        << "\n" << JoinLines(r.lines) << r.err;
+    EXPECT_TRUE(HasLine(r, "ok jobs 300")) << JoinLines(r.lines);
+    if (!HasLine(r, "fifo 1")) std::cout << "[ info ] SCHED_FIFO not permitted: a weaker test\n";
+  }
+}
+
 }  // namespace
 }  // namespace threadsnap::testing
