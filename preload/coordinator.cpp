@@ -40,6 +40,7 @@ uint32_t g_member_count = 0;
 uint32_t g_signalled[kMaxThreads];  // members signalled at stop 1
 uint32_t g_signalled_count = 0;
 uint32_t g_lock_waiters[kMaxThreads];  // members blocked on a mutex/rwlock
+uint32_t g_lock_waiter_calls[kMaxThreads];  // ...and the call each was in at the cut
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
@@ -193,7 +194,11 @@ uint32_t g_lock_owner[kMaxThreads];
 void read_lock_owners() {
   for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
     uint32_t idx = g_lock_waiters[i];
-    uint32_t call = state_call(g_state[idx].load(std::memory_order_relaxed));
+    // The call seen by the walk, not the state word now: a waiter that got
+    // its lock during the stop is "running" by now, and its rwlock would be
+    // read as a mutex. Its g_obj stays: leaving the wrapper, it waits in
+    // the barrier for the end of this stop.
+    uint32_t call = g_lock_waiter_calls[i];
     uintptr_t obj = g_obj[idx].load(std::memory_order_relaxed);
     if (call == kCall_pthread_rwlock_rdlock || call == kCall_pthread_rwlock_wrlock ||
         call == kCall_pthread_rwlock_timedrdlock || call == kCall_pthread_rwlock_timedwrlock ||
@@ -274,7 +279,10 @@ void stop1_walk_and_signal(uint32_t gen) {
     g_members[members++] = i;
     Kind k = state_kind(w);
     if (TS_LIKELY(k == kBlocked && !torn)) {
-      if (lock_waits[state_call(w) & 0xff]) g_lock_waiters[lock_waiters++] = i;
+      if (lock_waits[state_call(w) & 0xff]) {
+        g_lock_waiter_calls[lock_waiters] = state_call(w);
+        g_lock_waiters[lock_waiters++] = i;
+      }
       continue;
     }
     Record* r = record_at(i);

@@ -168,5 +168,43 @@ TEST(HostCreate, JobThreadFreeingItsOwnPthreadT) {
   }
 }
 
+
+// ---- item 14: lock owners are read with the call seen at the cut ----------------------
+
+// A rwlock writer hands the lock to a waiting writer during stop 1 (the
+// holder blocks every signal, so the stop waits its timeout and does not
+// hold it). The waiter's dump line must not show an owner parsed from the
+// rwlock as if it were a mutex (its state word says "running" by then):
+// the owner is absent, or one of the two writers.
+TEST(HostOwners, RwlockHandedOverDuringStop1) {
+  Process p;
+  START(p, (RunOptions{"rel_rwowner", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "1000"}}}));
+  WAIT_READY(p, seconds(10));
+  auto tids = p.Tids();
+  pid_t holder = tids["holder"], waiter = tids["waiter"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {waiter}, seconds(10)));
+  p.Write("go\n");
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+  ASSERT_TRUE(p.WaitForExactLine("handed", seconds(10))) << JoinLines(p.Lines());
+  ASSERT_TRUE(p.WaitForExactLine("got", seconds(10))) << JoinLines(p.Lines());
+  const ThreadRecord* t = d.FindTid(waiter);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_TRUE(t->BlockedIn("pthread_rwlock_wrlock")) << t->line;
+  auto o = t->fields.find("owner");
+  if (o != t->fields.end()) {
+    pid_t owner = static_cast<pid_t>(std::stol(o->second));
+    EXPECT_TRUE(owner == holder || owner == waiter)
+        << "bogus owner " << o->second << " (holder " << holder << ", waiter " << waiter
+        << "): " << t->line;
+  }
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
 }  // namespace
 }  // namespace threadsnap::testing
