@@ -49,7 +49,7 @@ TS_EXPORT TS_SYSCALL_NO_ASAN long syscall(long number, ...) noexcept {
   va_end(ap);
   syscall_fn fn = real_fn(g_real_syscall, "syscall");
   Record* self = t_self;
-  if (number != SYS_futex || !self || t_depth || !is_futex_wait(b))
+  if (number != SYS_futex || !is_futex_wait(b) || TS_PASS_THROUGH(self))
     return fn(number, a, b, c, d, e, f);
   BlockScope scope(self, kCall_syscall, static_cast<uintptr_t>(a), 0);
   long result = fn(number, a, b, c, d, e, f);

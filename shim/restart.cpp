@@ -29,7 +29,7 @@ std::atomic<sleep_fn> g_real_sleep{nullptr};
 TS_EXPORT int pause() {
   auto fn = real_fn(g_real_pause, "pause");
   Record* self = t_self;
-  if (!self || t_depth) return fn();
+  if (TS_PASS_THROUGH(self)) return fn();
   BlockScope scope(self, kCall_pause, 0, 0);
   int result = fn();
   int saved_errno = errno;
@@ -41,7 +41,7 @@ TS_EXPORT int pause() {
 TS_EXPORT unsigned int sleep(unsigned int seconds) {
   auto fn = real_fn(g_real_sleep, "sleep");
   Record* self = t_self;
-  if (!self || t_depth) return fn(seconds);
+  if (TS_PASS_THROUGH(self)) return fn(seconds);
   BlockScope scope(self, kCall_sleep, 0, 0);
   unsigned left = fn(seconds);
   int saved_errno = errno;

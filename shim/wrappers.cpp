@@ -65,6 +65,7 @@ const char* call_name(uint32_t id) {
 void resolve_cond_real();  // shim/cond_compat.cpp
 void resolve_misc_real();  // shim/thread.cpp
 void resolve_vfork_real();  // shim/vfork.cpp
+void resolve_longjmp_real();  // shim/longjmp.cpp
 
 void resolve_all_real() {
 #define TS_X_RESOLVE(ret, name, params, args, ...)                                    \
@@ -76,6 +77,7 @@ void resolve_all_real() {
   resolve_cond_real();
   resolve_misc_real();
   resolve_vfork_real();
+  resolve_longjmp_real();
 }
 
 }  // namespace threadsnap::detail
@@ -176,7 +178,7 @@ uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
       fn = real::name.load(std::memory_order_relaxed);                                   \
     }                                                                                    \
     Record* self = t_self;                                                               \
-    if (!self || t_depth) return fn args;                                                \
+    if (TS_PASS_THROUGH(self)) return fn args;                                           \
     fast BlockScope scope(self, kCall_##name, (uintptr_t)(obj), (uintptr_t)(obj2));     \
     ret result = fn args;                                                                \
     int saved_errno = errno;                                                             \

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <regex>
@@ -205,6 +206,43 @@ TEST(HostOwners, RwlockHandedOverDuringStop1) {
   ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
 }
+
+
+// ---- item 12: a signal handler jumps out of a blocked wrapped call ---------------------
+
+// The thread blocked in read(); its SIGUSR1 handler jumps out (siglongjmp,
+// or __builtin_longjmp which no wrapper sees); it then blocks in
+// pthread_mutex_lock. A dump must show it blocked there, not still in read
+// and not running untracked.
+void CheckJumpOutOfRead(const std::string& mode) {
+  Process p;
+  START(p, (RunOptions{"rel_jump", {mode}, {}}));
+  WAIT_READY(p, seconds(10));
+  pid_t jumper = p.Tids()["jumper"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {jumper}, seconds(10)));
+  p.Write("jump\n");
+  ASSERT_TRUE(p.WaitForExactLine("jumped", seconds(10))) << JoinLines(p.Lines()) << p.Stderr();
+  Dump d;
+  std::string err;
+  bool ok = DumpUntil(
+      p,
+      [&](const Dump& dd) {
+        const ThreadRecord* t = dd.FindTid(jumper);
+        return t && t->BlockedIn("pthread_mutex_lock");
+      },
+      &d, &err, milliseconds(5000));
+  const ThreadRecord* t = d.FindTid(jumper);
+  ASSERT_NE(t, nullptr) << err << d.text;
+  EXPECT_TRUE(ok) << mode << ": after jumping out of read the thread shows: " << t->line;
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
+TEST(HostJump, SiglongjmpOutOfReadThenMutexLock) { CheckJumpOutOfRead("longjmp"); }
+TEST(HostJump, UnseenJumpOutOfReadThenMutexLock) { CheckJumpOutOfRead("builtin"); }
 
 }  // namespace
 }  // namespace threadsnap::testing
