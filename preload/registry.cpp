@@ -242,6 +242,12 @@ void registry_after_fork_child() {
     g_state[i].store(state_word(kFree));
     g_free[g_free_top++] = i;
   }
+  // The child may have been forked by a signal handler that interrupted a
+  // wrapped call, and may never return there (a server starting a worker
+  // from its SIGCHLD handler): that call's depth must not keep every wrapped
+  // call of the child untracked. If the handler does return into the call,
+  // its scope restores the depth it found on entry (0), not a decrement.
+  t_depth = 0;
   if (self) {
     self->tid.store(raw_gettid());
     self->claimed.store(g_gen.load());
