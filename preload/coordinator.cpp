@@ -40,6 +40,7 @@ uint32_t g_member_count = 0;
 uint32_t g_signalled[kMaxThreads];  // members signalled at stop 1
 uint32_t g_signalled_count = 0;
 uint32_t g_lock_waiters[kMaxThreads];  // members blocked on a mutex/rwlock
+uint32_t g_lock_waiter_calls[kMaxThreads];  // ...and the call each was in at the cut
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
@@ -101,6 +102,10 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   if (kind == kBlocked) {
     c->obj = r->obj;
     c->obj2 = r->obj2;
+    if (is_fd_array_wait(call)) {  // the caller's pointers: the fd, read safely
+      c->obj = resolve_fd_wait(r, call);
+      c->obj2 = 0;
+    }
     c->since_ns = r->since_ns;
   } else {
     c->obj = c->obj2 = 0;
@@ -189,7 +194,11 @@ uint32_t g_lock_owner[kMaxThreads];
 void read_lock_owners() {
   for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
     uint32_t idx = g_lock_waiters[i];
-    uint32_t call = state_call(g_state[idx].load(std::memory_order_relaxed));
+    // The call seen by the walk, not the state word now: a waiter that got
+    // its lock during the stop is "running" by now, and its rwlock would be
+    // read as a mutex. Its g_obj stays: leaving the wrapper, it waits in
+    // the barrier for the end of this stop.
+    uint32_t call = g_lock_waiter_calls[i];
     uintptr_t obj = g_obj[idx].load(std::memory_order_relaxed);
     if (call == kCall_pthread_rwlock_rdlock || call == kCall_pthread_rwlock_wrlock ||
         call == kCall_pthread_rwlock_timedrdlock || call == kCall_pthread_rwlock_timedwrlock ||
@@ -271,7 +280,10 @@ void stop1_walk_and_signal(uint32_t gen) {
     g_members[members++] = i;
     Kind k = state_kind(w);
     if (TS_LIKELY(k == kBlocked && !torn)) {
-      if (lock_waits[state_call(w) & 0xff]) g_lock_waiters[lock_waiters++] = i;
+      if (lock_waits[state_call(w) & 0xff]) {
+        g_lock_waiter_calls[lock_waiters] = state_call(w);
+        g_lock_waiters[lock_waiters++] = i;
+      }
       continue;
     }
     Record* r = record_at(i);
@@ -424,12 +436,44 @@ void read_comm(pid_t tid, char* name, size_t size) {
   raw_syscall(SYS_close, fd);
 }
 
+// /proc/self/task/TID/status of one of our threads: whether it blocks our
+// stop signal (SigBlk) and whether it is a zombie (State Z: ended, its
+// process lives on). False if the file cannot be read (no /proc, gone).
+// No allocation; not on a stop path.
+bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie) {
+  *blocks_stop = false;
+  *zombie = false;
+  Line path;
+  path.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/status");
+  char buf[2048];
+  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                                        O_RDONLY | O_CLOEXEC));
+  if (fd < 0) return false;
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+  raw_syscall(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  if (const char* p = strstr(buf, "State:\t")) *zombie = p[7] == 'Z';
+  if (const char* p = strstr(buf, "SigBlk:\t")) {
+    uint64_t mask = 0;
+    for (p += 8; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
+      mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+    *blocks_stop = (mask >> (g_stop_signal - 1)) & 1;
+  }
+  return true;
+}
+
 // Adopts every thread of /proc/self/task that the registry does not know as
 // a foreign record, and forgets foreign records whose thread is gone or has
 // since been registered. A thread between clone and its trampoline may have
 // no tid in its record yet: while any such thread exists, no unknown tid is
 // adopted (it may be that one); a later dump adopts it. The dumper itself is
-// never adopted.
+// never adopted, nor a zombie task (a main thread that ended with a raw
+// exit while the process lives on). A new foreign thread that blocks our
+// stop signal (glibc's timer_create(SIGEV_THREAD) and AIO helpers block
+// every signal) is marked skip_signal at once, so that not even the first
+// stop waits the stop timeout for it (recheck_silent_threads follows it
+// from then on).
 void adopt_foreign_threads() {
   static pid_t tids[kMaxThreads];
   uint32_t ntids = list_tasks(tids, kMaxThreads);
@@ -458,9 +502,12 @@ void adopt_foreign_threads() {
   for (uint32_t i = 0; i < ntids && !starting; ++i) {
     pid_t t = tids[i];
     if (t == self || known.contains(t) || registry_recently_exited(t)) continue;
+    bool blocks_stop = false, zombie = false;
+    if (read_task_status(t, &blocks_stop, &zombie) && zombie) continue;
     Record* r = registry_add(kRunning, true);
     if (!r) break;
     r->tid.store(t, std::memory_order_relaxed);
+    r->skip_signal.store(blocks_stop, std::memory_order_relaxed);
     char name[16] = {};
     read_comm(t, name, sizeof(name));
     registry_set_name(r, name);
@@ -480,25 +527,10 @@ void recheck_silent_threads() {
     Record* r = record_at(i);
     if (!r->timed_out && !r->skip_signal.load(std::memory_order_relaxed)) continue;
     r->timed_out = false;
-    Line path;
-    path.s("/proc/self/task/").u(static_cast<uint64_t>(r->tid.load(std::memory_order_relaxed)))
-        .s("/status");
-    char buf[2048];
-    int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                                          O_RDONLY | O_CLOEXEC));
-    bool blocked = false;
-    if (fd >= 0) {
-      long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-      raw_syscall(SYS_close, fd);
-      buf[n > 0 ? n : 0] = 0;
-      if (const char* p = n > 0 ? strstr(buf, "SigBlk:\t") : nullptr) {
-        uint64_t mask = 0;
-        for (p += 8; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
-          mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-        blocked = (mask >> (g_stop_signal - 1)) & 1;
-      }
-    }
-    r->skip_signal.store(blocked, std::memory_order_relaxed);
+    bool blocked = false, zombie = false;
+    read_task_status(r->tid.load(std::memory_order_relaxed), &blocked, &zombie);
+    // A zombie (a thread that ended without us seeing it) cannot answer either.
+    r->skip_signal.store(blocked || zombie, std::memory_order_relaxed);
   }
 }
 

@@ -19,6 +19,7 @@
 //   ends too, so the process exits as it would without it.
 #include "preload/entry.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,7 +45,6 @@
 namespace threadsnap::detail {
 
 char g_process_name[16];
-constinit thread_local unsigned t_trigger_hits TS_TLS = 0;
 std::atomic<int> g_stop_signal{0};
 std::atomic<int> g_trigger_signal{0};
 
@@ -62,6 +62,12 @@ std::atomic<int> g_dump_wanted{0};     // a dump was asked for before the dumper
 std::atomic<int> g_dumper_leave{0};    // step aside (unshare/setns): the dumper ends
 std::atomic<uint64_t> g_program_sigs{0};  // signals the program has set (bit sig-1)
 uintptr_t g_restorer = 0;              // glibc's signal return trampoline
+// In a fork child, where on the forking thread's stack the innermost signal
+// frame of before the fork lies (0: none). A handler that forked (a server
+// starting workers from its SIGCHLD handler: PostgreSQL 15) ran before fork
+// reset glibc's locks here, so the child is not inside it in the sense that
+// matters; it may never return from it.
+constinit thread_local uintptr_t t_prefork_frame TS_TLS = 0;
 
 // --- fork and dump gate --------------------------------------------------------
 // A child must not inherit mimalloc's or libunwind's locks held by a dumper
@@ -120,8 +126,42 @@ void load_helpers_once() {
     log_msg("warning: libunwind-x86_64.so.8 not usable; unwinding with frame pointers");
 }
 
-// "Threads:" of /proc/self/status... field 20 of /proc/self/stat: the
-// kernel's count of this process's threads, or -1.
+// How many threads of this process are alive (a main thread that ended in
+// pthread_exit stays a zombie, counted by the kernel, until the process
+// ends), or -1 without /proc. The dumper's alone when this is 1.
+long live_thread_count() {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/task"),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long alive = 0;
+  char buf[4096];
+  for (;;) {
+    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      Line path;
+      path.s("/proc/self/task/").s(d->d_name).s("/stat");
+      char st[512];
+      long sfd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                             O_RDONLY | O_CLOEXEC);
+      if (sfd < 0) continue;
+      long n = raw_syscall(SYS_read, sfd, reinterpret_cast<long>(st), sizeof(st) - 1);
+      raw_syscall(SYS_close, sfd);
+      if (n <= 0) continue;
+      st[n] = 0;
+      const char* p = strrchr(st, ')');  // the name may hold spaces and ')'
+      if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') ++alive;
+    }
+  }
+  raw_syscall(SYS_close, fd);
+  return alive;
+}
+
+// The thread count the kernel gives (/proc/self/stat field 20), zombie
+// main thread included, or -1.
 long kernel_thread_count() {
   long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
                         O_RDONLY | O_CLOEXEC);
@@ -131,7 +171,7 @@ long kernel_thread_count() {
   raw_syscall(SYS_close, fd);
   if (n <= 0) return -1;
   buf[n] = 0;
-  const char* p = strrchr(buf, ')');  // the name may hold spaces and ')'
+  const char* p = strrchr(buf, ')');
   if (!p) return -1;
   int field = 2;
   for (++p; *p && field < 20; ++p)
@@ -211,7 +251,7 @@ void* dumper_main(void*) {
       // as it would without us (glibc calls exit(0) after the last thread).
       // A thread we do not track (a glibc helper) keeps it alive, as it
       // would without us.
-      long n = kernel_thread_count();
+      long n = live_thread_count();
       if (n <= 1) break;
     }
     if (!woken && !g_dump_wanted.exchange(0)) continue;
@@ -270,7 +310,8 @@ bool inside_a_handler(uintptr_t sp) {
   Record* r = t_self;
   if (!r || !r->stack_hi || !g_restorer || sp < r->stack_lo || sp >= r->stack_hi) return true;
   for (uintptr_t p = sp & ~uintptr_t{7}; p + 8 <= r->stack_hi; p += 8)
-    if (*reinterpret_cast<const volatile uintptr_t*>(p) == g_restorer) return true;
+    if (*reinterpret_cast<const volatile uintptr_t*>(p) == g_restorer)
+      return !(t_prefork_frame && p >= t_prefork_frame);
   return false;
 }
 
@@ -304,7 +345,6 @@ bool install_stop_handler(int sig) {
 
 void trigger_handler(int, siginfo_t*, void* ucv) {
   int saved = errno;
-  ++t_trigger_hits;
   request_dump(static_cast<uintptr_t>(static_cast<ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]),
                true);
   errno = saved;
@@ -364,7 +404,25 @@ void set_in_child(std::atomic<T>& a, V v) {
   if (a.load(std::memory_order_relaxed) != static_cast<T>(v)) a.store(static_cast<T>(v), std::memory_order_relaxed);
 }
 
+// The innermost signal frame on this thread's stack now (for the child's
+// t_prefork_frame), looking at most 256 KiB up: reads only, no page of the
+// child's is written for it.
+#if defined(__SANITIZE_ADDRESS__)
+__attribute__((no_sanitize("address")))
+#endif
+uintptr_t innermost_signal_frame() {
+  Record* r = t_self;
+  uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (!r || !g_restorer || sp < r->stack_lo || sp >= r->stack_hi) return 0;
+  uintptr_t top = r->stack_hi - sp > (256u << 10) ? sp + (256u << 10) : r->stack_hi;
+  for (uintptr_t p = sp & ~uintptr_t{7}; p + 8 <= top; p += 8)
+    if (*reinterpret_cast<const volatile uintptr_t*>(p) == g_restorer) return p;
+  return 0;
+}
+
 void atfork_child() {
+  if (uintptr_t f = innermost_signal_frame()) t_prefork_frame = f;
+  else if (t_prefork_frame) t_prefork_frame = 0;
   set_in_child(g_gate_pending, 0);
   set_in_child(g_dump_running, 0);
   // Only this thread exists now: a clean registry and no dumper (one starts

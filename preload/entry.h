@@ -14,8 +14,6 @@ namespace threadsnap::detail {
 void ensure_init();
 
 extern char g_process_name[16];  // the main thread's name at start-up
-// Bumped in a thread each time the trigger handler runs in it.
-extern constinit thread_local unsigned t_trigger_hits __attribute__((tls_model("initial-exec")));
 // The real-time signal that stops running threads and wakes the dumper; it
 // moves when the program sets it (0: none left).
 extern std::atomic<int> g_stop_signal;

@@ -262,6 +262,12 @@ void registry_after_fork_child() {
     ++top;
   }
   set_if_differs(g_free_top, top);
+  // The child may have been forked by a signal handler that interrupted a
+  // wrapped call, and may never return there (a server starting a worker
+  // from its SIGCHLD handler): that call's depth must not keep every wrapped
+  // call of the child untracked. If the handler does return into the call,
+  // its scope restores the depth it found on entry (0), not a decrement.
+  if (t_depth) t_depth = 0;
   if (self) {
     self->tid.store(raw_gettid());
     set_if_differs(self->claimed, g_gen.load());

@@ -34,6 +34,13 @@ inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) { return k | (ca
 inline constexpr Kind state_kind(uint32_t w) { return static_cast<Kind>(w & 0xff); }
 inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
 
+// Record::start_gate: the creator may read *thread (the pthread_t that glibc
+// wrote) only while the new thread cannot run its start routine, which may
+// free that memory. The creator moves it 0 -> kGateCreatorReading; the
+// trampoline's first act swaps in kGateStarted and, if it found the creator
+// reading, waits for creator_done.
+inline constexpr uint32_t kGateCreatorReading = 1, kGateStarted = 2;
+
 enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart };
 
 // libunwind's x86_64 register numbering.
@@ -67,7 +74,8 @@ struct alignas(64) Record {
   std::atomic<uint32_t> done_waiters{0};
   std::atomic<pid_t> tid{0};
   std::atomic<uint32_t> creator_done{0};     // pthread_create returned in the creator
-  std::atomic<uint32_t> creator_waiting{0};  // the thread waits for that to exit
+  std::atomic<uint32_t> creator_waiting{0};  // the thread waits for that
+  std::atomic<uint32_t> start_gate{0};       // kGate*: who read the new thread's ids first
   uint32_t index = 0;
   uint32_t born_gen = 0;  // g_gen when registered; members of G have born_gen < G
   bool foreign = false;
@@ -87,6 +95,7 @@ struct alignas(64) Record {
   // Blocked-call details, written by the owner before it publishes kBlocked.
   uint32_t call = 0;
   uintptr_t obj = 0, obj2 = 0;
+  uintptr_t wait_sets[3] = {};  // select/pselect: the read, write, except sets
   uint64_t since_ns = 0;
   uint64_t regs[kNumRegs] = {};  // rip rsp rbp rbx r12-r15 saved in the wrapper
   char name[16] = {};

@@ -44,10 +44,33 @@ void settle_on_entry(Record* r);
         [r13] "i"(kR13 * 8), [r14] "i"(kR14 * 8), [r15] "i"(kR15 * 8)   \
       : "rax", "memory")
 
+// The scope of a wrapped call that was left without its destructor: the
+// thread longjmp'ed out of the call from a signal handler. Leaves it as
+// leave() does (state running, the barrier if a dump is active, t_depth
+// back to 0: a scope opens only at depth 0). shim/longjmp.cpp.
+// Async-signal-safe (the barrier waits on futexes only).
+void leave_abandoned_scope(Record* r);
+
+// At the entry of a wrapper while t_depth > 0, `frame` being the wrapper's
+// own frame address: true if the scope that raised t_depth is still live
+// (a genuine nested call: a signal handler that interrupted a wrapped call,
+// on this stack below that wrapper's frame or on an alternate stack), false
+// if that scope was abandoned by a jump we did not see (we are at or above
+// its frame on the thread's own stack): it is then left, and this call is
+// tracked. shim/longjmp.cpp.
+bool outer_scope_live(Record* r, uintptr_t frame);
+
+// True when a wrapper must pass straight through: the thread is untracked,
+// or this is a nested call (see outer_scope_live).
+#define TS_PASS_THROUGH(self) \
+  (!(self) || (TS_UNLIKELY(t_depth) && \
+               outer_scope_live(self, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)))))
+
 class BlockScope {
  public:
-  TS_ALWAYS_INLINE BlockScope(Record* r, uint32_t call, uintptr_t obj, uintptr_t obj2) : r_(r) {
-    ++t_depth;
+  TS_ALWAYS_INLINE BlockScope(Record* r, uint32_t call, uintptr_t obj, uintptr_t obj2)
+      : r_(r), prev_depth_(t_depth) {
+    t_depth = prev_depth_ + 1;
     r->call = call;
     r->obj = obj;
     r->obj2 = obj2;
@@ -62,7 +85,10 @@ class BlockScope {
     // Dekker with the dumper's publish of g_active: seq_cst on both sides.
     g_state[r_->index].store(state_word(kRunning), std::memory_order_seq_cst);
     if (TS_UNLIKELY(g_active.load(std::memory_order_seq_cst))) barrier_slow(r_);
-    --t_depth;
+    // The depth found on entry, not a decrement: a fork child resets t_depth
+    // to 0 (registry_after_fork_child) inside a handler that interrupted
+    // this call, and must not reach -1 when the handler returns here.
+    t_depth = prev_depth_;
     left_ = true;
   }
   ~BlockScope() {
@@ -73,6 +99,7 @@ class BlockScope {
 
  private:
   Record* r_;
+  int prev_depth_;
   bool left_ = false;
 };
 

@@ -27,6 +27,13 @@ enum CallId : uint32_t {
   kCallCount
 };
 
+struct Record;
+// poll/ppoll/select/pselect: the wrapper records the caller's pointers, and
+// a capture resolves the fd waited on with resolve_fd_wait (a safe read;
+// -1 if none). Async-signal-safe.
+bool is_fd_array_wait(uint32_t call);
+uintptr_t resolve_fd_wait(const Record* r, uint32_t call);
+
 // The name written to the dump for a call id. Async-signal-safe.
 const char* call_name(uint32_t id);
 

@@ -54,7 +54,7 @@ void resolve_cond_real() {
   TS_EXPORT ret threadsnap_##name##_##tag params {                                       \
     auto fn = real_fn(real_##name##_##tag, #name, ver);                                      \
     Record* self = t_self;                                                               \
-    if (!self || t_depth) return fn args;                                                \
+    if (TS_PASS_THROUGH(self)) return fn args;                                           \
     BlockScope scope(self, kCall_##name, (uintptr_t)(obj), (uintptr_t)(obj2));           \
     ret result = fn args;                                                                \
     scope.leave();                                                                       \

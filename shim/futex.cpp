@@ -59,7 +59,7 @@ TS_EXPORT TS_SYSCALL_NO_ASAN long syscall(long number, ...) noexcept {
       (number == SYS_setns && (b == 0 || (b & (CLONE_NEWUSER | CLONE_NEWNS)))))
     dumper_step_aside();
   Record* self = t_self;
-  if (number != SYS_futex || !self || t_depth || !is_futex_wait(b))
+  if (number != SYS_futex || !is_futex_wait(b) || TS_PASS_THROUGH(self))
     return fn(number, a, b, c, d, e, f);
   BlockScope scope(self, kCall_syscall, static_cast<uintptr_t>(a), 0);
   long result = fn(number, a, b, c, d, e, f);

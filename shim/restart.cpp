@@ -1,15 +1,18 @@
-// threadsnap: pause and sleep, which return as soon as any handled signal
-// arrives. The trigger signal is process-directed and the kernel prefers the
-// main thread, which is often exactly in pause() or sleep(): without this, a
-// dump would end those waits early. When the trigger handler was the one
-// that ran during the wait, the wait goes on (sleep for its remaining time).
-// Other waits that a signal ends with EINTR are listed in the README.
+// threadsnap: pause and sleep, tracked blocking calls with hand-written
+// wrappers (they have no row in shim/calls.def only because their ids and
+// names are listed as special calls). They return exactly what the real
+// call returns: a handled signal ends them early, as without the library.
+// threadsnap's trigger is taken by its own dumper thread; a trigger sent by
+// hand (kill -USR2) is process-directed and, like any handled signal, may
+// end a pause or sleep of the thread it lands on (README, "Known
+// limitations"). Restarting them when the trigger handler had run lost
+// time (sleep's remaining seconds are whole) and swallowed the program's
+// own signal when both landed in the same wake-up.
 #include <unistd.h>
 
 #include <atomic>
 
 #include "preload/common.h"
-#include "preload/entry.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
 
@@ -26,14 +29,9 @@ std::atomic<sleep_fn> g_real_sleep{nullptr};
 TS_EXPORT int pause() {
   auto fn = real_fn(g_real_pause, "pause");
   Record* self = t_self;
-  if (!self || t_depth) return fn();
+  if (TS_PASS_THROUGH(self)) return fn();
   BlockScope scope(self, kCall_pause, 0, 0);
-  int result;
-  for (;;) {
-    unsigned hits = t_trigger_hits;
-    result = fn();
-    if (!(result == -1 && errno == EINTR && t_trigger_hits != hits)) break;
-  }
+  int result = fn();
   int saved_errno = errno;
   scope.leave();
   errno = saved_errno;
@@ -43,14 +41,9 @@ TS_EXPORT int pause() {
 TS_EXPORT unsigned int sleep(unsigned int seconds) {
   auto fn = real_fn(g_real_sleep, "sleep");
   Record* self = t_self;
-  if (!self || t_depth) return fn(seconds);
+  if (TS_PASS_THROUGH(self)) return fn(seconds);
   BlockScope scope(self, kCall_sleep, 0, 0);
-  unsigned left = seconds;
-  for (;;) {
-    unsigned hits = t_trigger_hits;
-    left = fn(left);
-    if (!(left > 0 && t_trigger_hits != hits)) break;
-  }
+  unsigned left = fn(seconds);
   int saved_errno = errno;
   scope.leave();
   errno = saved_errno;

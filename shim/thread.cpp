@@ -23,8 +23,12 @@ namespace {
 
 using create_fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 using setname_fn = int (*)(pthread_t, const char*);
+using exit_fn = void (*)(void*);
 std::atomic<create_fn> g_real_create{nullptr};
 std::atomic<setname_fn> g_real_setname{nullptr};
+std::atomic<exit_fn> g_real_exit{nullptr};
+
+void wait_creator_done(Record* r);
 
 class ExitGuard {
  public:
@@ -33,11 +37,8 @@ class ExitGuard {
   // 1 may hold it and signal this thread, which must then capture itself),
   // and is cleared under the lock, where no stop can begin.
   ~ExitGuard() {
-    // The creator may still be reading our pthread_t (pthread_create).
-    if (!r_->creator_done.load(std::memory_order_seq_cst)) {
-      r_->creator_waiting.store(1, std::memory_order_seq_cst);
-      while (!r_->creator_done.load(std::memory_order_seq_cst)) futex_wait(&r_->creator_done, 0);
-    }
+    // The creator may still be using the record (pthread_create).
+    wait_creator_done(r_);
     g_registry_lock.lock();
     registry_release(r_);
     t_self = nullptr;
@@ -70,10 +71,21 @@ size_t stack_size_of(const pthread_attr_t* attr) {
   return size;
 }
 
+// Waits until the creator is done with r (pthread_create returned there).
+void wait_creator_done(Record* r) {
+  if (r->creator_done.load(std::memory_order_seq_cst)) return;
+  r->creator_waiting.store(1, std::memory_order_seq_cst);
+  while (!r->creator_done.load(std::memory_order_seq_cst)) futex_wait(&r->creator_done, 0);
+}
+
 void* trampoline(void* p) {
   Record* r = static_cast<Record*>(p);
+  // Our ids first, for a creator that finds us started (it then never reads
+  // *thread: the start routine may have freed it).
   r->tid.store(raw_gettid(), std::memory_order_relaxed);
   r->pthread = pthread_self();
+  if (r->start_gate.exchange(kGateStarted, std::memory_order_seq_cst) == kGateCreatorReading)
+    wait_creator_done(r);  // it reads *thread right now: that memory must live
   registry_fill_stack_bounds(r);
   t_self = r;
   thread_started(r);
@@ -88,6 +100,7 @@ namespace threadsnap::detail {
 void resolve_misc_real() {
   real_fn(g_real_create, "pthread_create");
   real_fn(g_real_setname, "pthread_setname_np");
+  real_fn(g_real_exit, "pthread_exit");
 }
 
 int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
@@ -112,20 +125,27 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   if (t_self) memcpy(r->name, t_self->name, sizeof(r->name));
   else memcpy(r->name, g_process_name, sizeof(r->name));
   int rc = real_pthread_create(t, attr, trampoline, r);
-  // Known before return, so that pthread_setname_np(*t, ...) and a join
-  // right after find the record (the trampoline stores the same values).
+  // The pthread_t and tid are known before return, so that
+  // pthread_setname_np(*t, ...) and a join right after find the record, and
+  // a dump that sees the thread starting can list it. glibc wrote *t before
+  // the thread could run and never writes it again, and the thread may free
+  // that memory (a detached job freeing the struct holding its own
+  // pthread_t): *t is read only while the gate keeps the thread from its
+  // start routine. If it already started, its trampoline stored both ids.
   if (rc == 0) {
-    r->pthread = *t;
-    // The tid, even if the new thread has not run yet, so that a dump that
-    // sees it starting can list it. glibc's thread CPU clock id encodes the
-    // tid (~tid << 3 | 6). *t is safe to use here even for a detached
-    // thread: the thread waits for creator_done before it can exit.
-    clockid_t clk;
-    if (!r->tid.load(std::memory_order_relaxed) && pthread_getcpuclockid(*t, &clk) == 0 &&
-        (clk & 7) == 6) {
-      pid_t tid = ~(clk >> 3);  // arithmetic shift: clk is negative
-      pid_t expected = 0;
-      r->tid.compare_exchange_strong(expected, tid, std::memory_order_relaxed);
+    uint32_t gate = 0;
+    if (r->start_gate.compare_exchange_strong(gate, kGateCreatorReading,
+                                              std::memory_order_seq_cst)) {
+      pthread_t pt = *t;
+      r->pthread = pt;
+      // glibc's thread CPU clock id encodes the tid (~tid << 3 | 6).
+      clockid_t clk;
+      if (!r->tid.load(std::memory_order_relaxed) && pthread_getcpuclockid(pt, &clk) == 0 &&
+          (clk & 7) == 6) {
+        pid_t tid = ~(clk >> 3);  // arithmetic shift: clk is negative
+        pid_t expected = 0;
+        r->tid.compare_exchange_strong(expected, tid, std::memory_order_relaxed);
+      }
     }
     r->creator_done.store(1, std::memory_order_seq_cst);
     if (r->creator_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&r->creator_done);
@@ -159,4 +179,27 @@ TS_EXPORT int pthread_setname_np(pthread_t t, const char* name) noexcept {
     }
   }
   return rc;
+}
+
+// A thread started through the trampoline is released by its ExitGuard,
+// whichever way it ends. The main thread (and the one thread of a forked
+// child of it) has no guard: when it ends with pthread_exit, the process
+// lives on and its zombie task still answers tgkill(..., 0), so a kept
+// record would make every later stop wait the whole stop timeout for it.
+// Released here, under the registry lock as ExitGuard does, before the real
+// call (which unwinds: cleanup handlers and destructors run untracked). Not
+// inside a wrapped call (a handler that interrupted one, or a cleanup
+// handler): the wrapper's scope still refers to the record as it unwinds.
+// Not noexcept: glibc's pthread_exit unwinds through this frame.
+TS_EXPORT void pthread_exit(void* retval) {
+  exit_fn fn = real_fn(g_real_exit, "pthread_exit");
+  Record* r = t_self;
+  if (r && !r->foreign && !r->start_fn && !t_depth) {
+    g_registry_lock.lock();
+    registry_release(r);
+    t_self = nullptr;
+    g_registry_lock.unlock();
+  }
+  fn(retval);
+  __builtin_unreachable();
 }

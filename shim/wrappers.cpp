@@ -19,10 +19,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 
 #include "preload/common.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
+#include "unwind/capture.h"
 
 using namespace threadsnap::detail;
 
@@ -63,6 +65,7 @@ const char* call_name(uint32_t id) {
 void resolve_cond_real();  // shim/cond_compat.cpp
 void resolve_misc_real();  // shim/thread.cpp
 void resolve_vfork_real();  // shim/vfork.cpp
+void resolve_longjmp_real();  // shim/longjmp.cpp
 
 void resolve_all_real() {
 #define TS_X_RESOLVE(ret, name, params, args, ...)                                    \
@@ -74,18 +77,79 @@ void resolve_all_real() {
   resolve_cond_real();
   resolve_misc_real();
   resolve_vfork_real();
+  resolve_longjmp_real();
 }
 
 }  // namespace threadsnap::detail
 
 namespace {
-// The lowest fd a select waits on, or -1.
-int first_fd(int n, const fd_set* r, const fd_set* w, const fd_set* e) {
-  for (int fd = 0; fd < n && fd < FD_SETSIZE; ++fd)
-    if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) return fd;
-  return -1;
+// The clocks and timeouts glibc accepts for a timed lock or semaphore wait
+// (futex_abstimed_supported_clockid, valid_nanoseconds).
+inline bool clock_ok(clockid_t c) { return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC; }
+inline bool abstime_ok(const struct timespec* ts) {
+  return ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
+}
+// glibc declares the timeouts nonnull yet tests them for NULL in places (the
+// rwlock calls): hide the pointer from the optimizer before comparing it.
+inline bool is_null(const void* p) {
+  __asm__("" : "+r"(p));
+  return p == nullptr;
+}
+// The rwlock clock calls: glibc checks clock and tv_nsec when abstime is set.
+inline bool clock_abstime_ok(clockid_t c, const struct timespec* ts) {
+  return is_null(ts) || (clock_ok(c) && abstime_ok(ts));
+}
+
+// select/pselect: keeps the set pointers for a capture to read (never read
+// here: the kernel validates them) and returns nfds as the call's obj.
+inline uintptr_t select_sets(Record* self, int n, fd_set* r, fd_set* w, fd_set* e) {
+  self->wait_sets[0] = reinterpret_cast<uintptr_t>(r);
+  self->wait_sets[1] = reinterpret_cast<uintptr_t>(w);
+  self->wait_sets[2] = reinterpret_cast<uintptr_t>(e);
+  return static_cast<uintptr_t>(n);
 }
 }  // namespace
+
+namespace threadsnap::detail {
+
+bool is_fd_array_wait(uint32_t call) {
+  return call == kCall_poll || call == kCall_ppoll || call == kCall_select ||
+         call == kCall_pselect;
+}
+
+// The fd a poll/select waits on (the first pollfd's fd; the lowest fd of
+// any set), read from the program's memory with safe_read only: the memory
+// may be unmapped or freed meanwhile. -1 if there is none or it cannot be
+// read. Async-signal-safe.
+uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
+  if (call == kCall_poll || call == kCall_ppoll) {
+    if (!r->obj2) return static_cast<uintptr_t>(-1);
+    int fd = -1;
+    if (safe_read(r->obj + offsetof(struct pollfd, fd), &fd, sizeof(fd)) != sizeof(fd)) fd = -1;
+    return static_cast<uintptr_t>(static_cast<intptr_t>(fd));
+  }
+  int n = static_cast<int>(r->obj);
+  if (n > FD_SETSIZE) n = FD_SETSIZE;
+  int best = -1;
+  if (n <= 0) return static_cast<uintptr_t>(-1);
+  size_t bytes = (static_cast<size_t>(n) + 63) / 64 * 8;
+  for (uintptr_t set : r->wait_sets) {
+    if (!set) continue;
+    uint64_t bits[FD_SETSIZE / 64];
+    long got = safe_read(set, bits, bytes);
+    if (got <= 0) continue;
+    int limit = static_cast<int>(got / 8 * 64);
+    if (limit > n) limit = n;
+    for (int fd = 0; fd < limit && (best < 0 || fd < best); ++fd)
+      if ((bits[fd / 64] >> (fd % 64)) & 1) {
+        best = fd;
+        break;
+      }
+  }
+  return static_cast<uintptr_t>(static_cast<intptr_t>(best));
+}
+
+}  // namespace threadsnap::detail
 
 // Fast paths: an uncontended lock never marks the thread blocked. A try that
 // fails with anything but "busy" is what the blocking call would return too.
@@ -106,6 +170,9 @@ int first_fd(int n, const fd_set* r, const fd_set* w, const fd_set* e) {
     if (errno != EAGAIN) return -1;           \
     errno = saved_;                           \
   }
+// Only where glibc would not reject the arguments before trying the lock.
+#define FAST_PT_IF(valid, try_call) if (valid) FAST_PT(try_call)
+#define FAST_SEM_IF(valid, s) if (valid) FAST_SEM(s)
 
 #define TS_X_WRAP(ret, name, params, args, obj, obj2, fast)                              \
   TS_EXPORT ret name params noexcept(noexcept(::name args)) {                            \
@@ -115,7 +182,7 @@ int first_fd(int n, const fd_set* r, const fd_set* w, const fd_set* e) {
       fn = real::name.load(std::memory_order_relaxed);                                   \
     }                                                                                    \
     Record* self = t_self;                                                               \
-    if (!self || t_depth) return fn args;                                                \
+    if (TS_PASS_THROUGH(self)) return fn args;                                           \
     fast BlockScope scope(self, kCall_##name, (uintptr_t)(obj), (uintptr_t)(obj2));     \
     ret result = fn args;                                                                \
     int saved_errno = errno;                                                             \

@@ -61,7 +61,7 @@ TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
   std::string problems = CheckExpectedDump(p, mode, &d);
   EXPECT_EQ(problems, "");
   ASSERT_TRUE(d.has_end);
-  EXPECT_EQ(d.threads.size(), 31u);
+  EXPECT_EQ(d.threads.size(), 32u);
   EXPECT_GE(d.HeaderU64("time_ns"), before);
   EXPECT_LE(d.HeaderU64("time_ns"), RealtimeNs());
   // Every module line has a bias, the executable a build-id (gcc's default).

@@ -1,190 +1,300 @@
-// What threadsnap takes from a process (issue 11) and how it is asked for a
-// dump (issue 12), on a real single-threaded program under the real library:
-// no thread until a dump needs one, no file descriptor, the control record
-// with the settings in force, and a trigger that reaches the dumper alone
-// (no EINTR in the program's wait).
+// "Never harm the host" (issue 11): each test runs a small program of
+// tests/programs that behaves plainly and broke under the library, and
+// checks that it now behaves the same with the library loaded.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <algorithm>
+#include <regex>
 #include <sstream>
-#include <thread>
 
 #include "integration/harness.h"
 
 namespace threadsnap::testing {
 namespace {
 
-using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// The control record of pid as key -> value (empty map if none), read like
-// threadsnap dump does: its mapping in /proc/PID/maps, the bytes through
-// /proc/PID/mem, until two reads agree with an even seq.
-std::map<std::string, std::string> ReadControl(pid_t pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  uint64_t start = 0;
-  while (std::getline(maps, line))
-    if (line.find("/memfd:threadsnap-control") != std::string::npos)
-      start = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
-  std::map<std::string, std::string> kv;
-  if (!start) return kv;
-  std::string last;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::ifstream mem("/proc/" + std::to_string(pid) + "/mem", std::ios::binary);
-    mem.seekg(static_cast<std::streamoff>(start));
-    std::string page(4096, '\0');
-    mem.read(page.data(), 4096);
-    page.resize(page.find('\0') == std::string::npos ? page.size() : page.find('\0'));
-    bool even = page.find("\nseq ") != std::string::npos &&
-                (page[page.find('\n', page.find("\nseq ") + 1) - 1] - '0') % 2 == 0;
-    if (page == last && even && page.find("\nend\n") != std::string::npos) break;
-    last = page;
-  }
-  std::istringstream in(last);
-  while (std::getline(in, line)) {
-    size_t sp = line.find(' ');
-    kv[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
-  }
-  return kv;
-}
-
-std::string Answer(Process& p, const std::string& cmd, const std::string& prefix) {
-  size_t from = p.LineCount();
-  p.Write(cmd + "\n");
-  auto l = p.WaitForPrefix(prefix, seconds(10), from);
-  return l ? l->substr(prefix.size()) : "(no answer)";
-}
-
-uint64_t SigMask(pid_t pid, const std::string& key) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(st, line))
-    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1), nullptr, 16);
-  return 0;
-}
-
-long Tgkill(pid_t pid, pid_t tid, int sig) { return syscall(SYS_tgkill, pid, tid, sig); }
-
-std::string Comm(pid_t pid, pid_t tid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+std::string JoinLines(const std::vector<std::string>& v) {
   std::string s;
-  std::getline(f, s);
+  for (auto& x : v) s += x + "\n";
   return s;
 }
 
-// A single-threaded daemon loop in poll: no thread and no fd of ours before
-// a dump; the first dump is asked of the main thread (no dumper yet) and
-// starts the dumper there; later ones go to the dumper alone, so the
-// program's poll is never interrupted again and its blocked time runs on.
-TEST(Host, SingleThreadedProcessGetsADumperOnlyWhenAskedAndNoFd) {
-  // The fds the program has without the library (the test runner may pass
-  // some on).
-  Process plain;
-  RunOptions plain_opts{"host_single", {}, {}};
-  plain_opts.preload = false;
-  START(plain, plain_opts);
-  WAIT_READY(plain, seconds(10));
-  std::string plain_fds = Answer(plain, "fds", "fds ");
-  plain.Write("quit\n");
-
-  Process p;
-  START(p, (RunOptions{"host_single", {}, {{"THREADSNAP_LOG", "file"}}}));
-  WAIT_READY(p, seconds(10));
-  pid_t pid = p.pid();
-  EXPECT_EQ(Answer(p, "tasks", "tasks "), "1") << "a thread of threadsnap's before any dump";
-  EXPECT_EQ(Answer(p, "fds", "fds "), plain_fds) << "an fd of threadsnap's before any dump";
-
-  auto rec = ReadControl(pid);
-  ASSERT_FALSE(rec.empty()) << "no control record in /proc/" << pid << "/maps";
-  EXPECT_EQ(rec["threadsnap-control"], "1");
-  EXPECT_EQ(rec["pid"], std::to_string(pid));
-  EXPECT_EQ(rec["dumper_tid"], "0");
-  EXPECT_EQ(rec["trigger_signal"], "12");
-  EXPECT_EQ(rec["trigger"], "on");
-  EXPECT_EQ(rec["dir"], p.dir());
-  EXPECT_EQ(rec["log"], p.dir() + "/threadsnap." + std::to_string(pid) + ".log");
-  EXPECT_EQ(rec["dumps"], "0");
-  int wake = std::stoi(rec["wake_signal"]);
-  ASSERT_GE(wake, SIGRTMIN);
-  EXPECT_TRUE((SigMask(pid, "SigCgt") >> (wake - 1)) & 1) << "the wake signal has no handler";
-
-  // No dumper yet: the wake signal goes to the main thread.
-  ASSERT_EQ(Tgkill(pid, pid, wake), 0);
-  Dump d;
+struct Ran {
+  std::vector<std::string> lines;
+  int status = -1;
   std::string err;
-  ASSERT_TRUE(p.WaitDump(1, &d, &err, seconds(15))) << err << "\nstderr:\n" << p.Stderr();
-  ASSERT_TRUE(WaitUntil([&] { return ReadControl(pid)["dumps"] == "1"; }, seconds(10)));
-  rec = ReadControl(pid);
-  pid_t dumper = std::stoi(rec["dumper_tid"]);
-  ASSERT_GT(dumper, 0);
-  EXPECT_EQ(Comm(pid, dumper), "threadsnap");
-  EXPECT_EQ(rec["last_dump"], d.path);
-  EXPECT_EQ(Answer(p, "tasks", "tasks "), "2");
-  std::string eintr_after_first = Answer(p, "eintr", "eintr ");
-  EXPECT_LE(std::stol(eintr_after_first), 1) << "the first request may end one poll, no more";
+};
 
-  // Now through the dumper alone: the program's poll goes on.
-  ASSERT_EQ(Tgkill(pid, dumper, wake), 0);
-  ASSERT_TRUE(p.WaitDump(2, &d, &err, seconds(15))) << err;
-  std::this_thread::sleep_for(milliseconds(1000));  // the blocked time to measure
-  ASSERT_EQ(Tgkill(pid, dumper, wake), 0);
-  ASSERT_TRUE(p.WaitDump(3, &d, &err, seconds(15))) << err;
-  const ThreadRecord* main_thread = d.FindTid(pid);
-  ASSERT_NE(main_thread, nullptr) << d.text;
-  EXPECT_TRUE(main_thread->BlockedIn("poll")) << main_thread->line;
-  EXPECT_GE(main_thread->blocked_ns.value_or(0), 900000000u)
-      << "the dumps interrupted the program's poll: " << main_thread->line;
-  EXPECT_EQ(Answer(p, "eintr", "eintr "), eintr_after_first) << "a dump caused an EINTR";
-  // Still none of our fds in the program's table after dumps (the dumper
-  // opens its files in a table of its own), nothing on its stderr.
-  EXPECT_EQ(Answer(p, "fds", "fds "), plain_fds);
-  EXPECT_EQ(p.Stderr(), "");
-  std::ifstream log(rec["log"]);
-  std::string first;
-  std::getline(log, first);
-  EXPECT_EQ(first.rfind("threadsnap: wrote " + p.DumpPath(1), 0), 0u) << first;
-  p.Write("quit\n");
-  int status = 0;
-  ASSERT_TRUE(p.WaitExit(seconds(10), &status));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+// Runs a program to its end (stdin closed), with or without the library.
+void RunToEnd(const RunOptions& opts, Ran* out, milliseconds timeout = milliseconds(30000)) {
+  Process p;
+  START(p, opts);
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(timeout, &st))
+      << opts.program << (opts.preload ? " (preloaded)" : " (plain)") << " did not finish\n"
+      << JoinLines(p.Lines()) << p.Stderr() << p.DescribeHang();
+  out->lines = p.Lines();
+  out->status = st;
+  out->err = p.Stderr();
 }
 
-// A fork child has no dumper and no copy of the parent's record: it makes
-// its own record at its first wrapped call, with its own pid.
-TEST(Host, ForkChildStartsNothingAndHasItsOwnRecord) {
+bool HasLine(const Ran& r, const std::string& l) {
+  return std::find(r.lines.begin(), r.lines.end(), l) != r.lines.end();
+}
+
+std::string LineWithPrefix(const Ran& r, const std::string& prefix) {
+  for (auto& l : r.lines)
+    if (l.rfind(prefix, 0) == 0) return l;
+  return "";
+}
+
+// ---- items 9 and 19: pause() and sleep() are not restarted --------------------------
+
+// A program waits in pause() for its own SIGALRM while a trigger (SIGUSR2,
+// process-directed, so it lands on main) arrives in the same wake-up: pause
+// must return for the alarm, every round (a wrapper that restarted pause
+// when the trigger handler had run swallowed the alarm).
+TEST(HostSignals, PauseReturnsForTheProgramsOwnSignal) {
+  for (bool preload : {false, true}) {
+    RunOptions o{"rel_interrupt", {"pause", "20"}, {{"THREADSNAP_QUIET", "1"}}};
+    o.preload = preload;
+    Ran r;
+    ASSERT_NO_FATAL_FAILURE(RunToEnd(o, &r));
+    EXPECT_TRUE(HasLine(r, "ok pause 20"))
+        << (preload ? "preloaded" : "plain") << ":\n" << JoinLines(r.lines) << r.err;
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.err;
+  }
+}
+
+// sleep(2) ended by a handled signal after about 300 ms returns the seconds
+// it had left, with the library (the signal is threadsnap's trigger) as
+// without it (the program's own do-nothing handler), and returns early.
+TEST(HostSignals, SleepReturnsWhatAHandledSignalGives) {
+  Ran plain, pre;
+  RunOptions o{"rel_interrupt", {"sleep"}, {{"THREADSNAP_QUIET", "1"}}};
+  o.preload = false;
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(o, &plain));
+  o.preload = true;
+  ASSERT_NO_FATAL_FAILURE(RunToEnd(o, &pre));
+  std::string want = LineWithPrefix(plain, "sleep returned ");
+  ASSERT_FALSE(want.empty()) << JoinLines(plain.lines);
+  EXPECT_EQ(LineWithPrefix(pre, "sleep returned "), want) << JoinLines(pre.lines) << pre.err;
+  EXPECT_TRUE(HasLine(plain, "sleep short 1")) << JoinLines(plain.lines);
+  EXPECT_TRUE(HasLine(pre, "sleep short 1")) << JoinLines(pre.lines) << pre.err;
+}
+
+
+// ---- item 10: the main thread ends with pthread_exit -----------------------------------
+
+// Its record is released: later dumps do not list it (its zombie task still
+// answers tgkill(..., 0), so a kept record cost every stop the whole stop
+// timeout) and stop 1 stays far below that timeout.
+TEST(HostExit, MainThreadEndingWithPthreadExitIsForgotten) {
   Process p;
-  START(p, (RunOptions{"host_single", {}, {}}));
+  START(p, (RunOptions{"rel_mainexit", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
   WAIT_READY(p, seconds(10));
-  auto child_line = (p.Write("fork\n"), p.WaitForPrefix("child ", seconds(10)));
-  ASSERT_TRUE(child_line);
-  pid_t child = std::stoi(child_line->substr(6));
-  EXPECT_TRUE(WaitSleeping(child, {child}, seconds(10)));
-  EXPECT_EQ(TaskIds(child).size(), 1u) << "a thread started in the fork child";
-  auto rec = ReadControl(child);
-  ASSERT_FALSE(rec.empty()) << "the child made no record at its first wrapped call";
-  EXPECT_EQ(rec["pid"], std::to_string(child));
-  EXPECT_EQ(rec["dumper_tid"], "0");
-  EXPECT_EQ(ReadControl(p.pid())["pid"], std::to_string(p.pid()));
-  // The child can be dumped like any process: its wrapped read is
-  // interrupted once, the dumper starts there.
-  ASSERT_EQ(Tgkill(child, child, std::stoi(rec["wake_signal"])), 0);
-  std::string path = p.dir() + "/threadsnap." + std::to_string(child) + ".1.txt";
+  ASSERT_TRUE(p.WaitForExactLine("main exited", seconds(10))) << JoinLines(p.Lines());
+  auto tids = p.Tids();
+  for (int i = 0; i < 2; i++) {
+    Dump d;
+    std::string err;
+    ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+    EXPECT_EQ(d.CheckWellFormed(), "");
+    EXPECT_EQ(d.FindTid(tids["main"]), nullptr) << "the ended main thread is listed:\n" << d.text;
+    EXPECT_NE(d.FindTid(tids["spinner"]), nullptr) << d.text;
+    EXPECT_NE(d.FindTid(tids["reader"]), nullptr) << d.text;
+    EXPECT_LT(d.HeaderU64("stop1_ns"), 1000000000ull)
+        << "stop 1 waited for the ended main thread (timeout 3000 ms)";
+  }
+  // The program goes on. (That the process then ends when its last thread
+  // ends depends on the dumper thread, which glibc counts as a thread too.)
+  p.Write("quit\n");
+  EXPECT_TRUE(p.WaitForExactLine("bye", seconds(10))) << JoinLines(p.Lines()) << p.Stderr();
+}
+
+// The process ends with status 0 when its last thread ends, as glibc has it.
+// DISABLED until threadsnap's dumper thread no longer keeps the process
+// alive (glibc counts it as a thread: exit(0) comes only when the count
+// reaches 0); the lead's dumper rework is to make this pass: enable it then.
+TEST(HostExit, ProcessEndsWhenTheLastThreadEndsAfterMainPthreadExit) {
+  Process p;
+  START(p, (RunOptions{"rel_mainexit", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  ASSERT_TRUE(p.WaitForExactLine("main exited", seconds(10))) << JoinLines(p.Lines());
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status 0x" << std::hex << st << p.Stderr();
+  EXPECT_TRUE(p.WaitForExactLine("bye", seconds(1)));
+}
+
+// ---- item 11: a foreign thread that blocks every signal --------------------------------
+
+// glibc's timer_create(SIGEV_THREAD) helper blocks every signal and was not
+// started through our pthread_create: it is adopted as a foreign thread
+// with its SigBlk read at once, so even the first dump does not wait the
+// stop timeout for it. It is listed via=timeout, tracked=0.
+TEST(HostForeign, SignalBlockingHelperCostsNoStopTimeout) {
+  Process p;
+  START(p, (RunOptions{"rel_timerhelper", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
+  WAIT_READY(p, seconds(10));
   Dump d;
   std::string err;
-  ASSERT_TRUE(WaitUntil([&] { return ReadDumpFile(path, &d, &err) && d.has_end; }, seconds(15)))
-      << path << ": " << err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+  EXPECT_EQ(d.CheckWellFormed(), "");
+  EXPECT_LT(d.HeaderU64("stop1_ns"), 1000000000ull)
+      << "the first dump waited for the signal-blocking helper (timeout 3000 ms)";
+  int helpers = 0;
+  for (auto& t : d.threads) {
+    auto tr = t.fields.find("tracked");
+    if (tr != t.fields.end() && tr->second == "0" && t.via == "timeout") helpers++;
+  }
+  EXPECT_GE(helpers, 1) << "no untracked via=timeout thread (the timer helper):\n" << d.text;
+  EXPECT_NE(d.FindTid(p.Tids()["main"]), nullptr) << d.text;
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
+
+// ---- item 6: pthread_create never reads *thread after the thread may run -------------
+
+// Detached job threads unmap the page holding their own pthread_t at once
+// (SCHED_FIFO on the creator's CPU: they run before pthread_create returns).
+// glibc never touches *thread after the thread may run; neither may the
+// wrapper.
+TEST(HostCreate, JobThreadFreeingItsOwnPthreadT) {
+  for (bool preload : {false, true}) {
+    RunOptions o{"rel_jobfree", {"300"}, {}};
+    o.preload = preload;
+    Ran r;
+    ASSERT_NO_FATAL_FAILURE(RunToEnd(o, &r, milliseconds(60000)));
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+        << (preload ? "preloaded" : "plain") << ": status 0x" << std::hex << r.status << std::dec
+        << (WIFSIGNALED(r.status) ? " (signal " + std::to_string(WTERMSIG(r.status)) + ")" : "")
+        << "\n" << JoinLines(r.lines) << r.err;
+    EXPECT_TRUE(HasLine(r, "ok jobs 300")) << JoinLines(r.lines);
+    if (!HasLine(r, "fifo 1")) std::cout << "[ info ] SCHED_FIFO not permitted: a weaker test\n";
+  }
+}
+
+
+// ---- item 14: lock owners are read with the call seen at the cut ----------------------
+
+// A rwlock writer hands the lock to a waiting writer during stop 1 (the
+// holder blocks every signal, so the stop waits its timeout and does not
+// hold it). The waiter's dump line must not show an owner parsed from the
+// rwlock as if it were a mutex (its state word says "running" by then):
+// the owner is absent, or one of the two writers.
+TEST(HostOwners, RwlockHandedOverDuringStop1) {
+  Process p;
+  START(p, (RunOptions{"rel_rwowner", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "1000"}}}));
+  WAIT_READY(p, seconds(10));
+  auto tids = p.Tids();
+  pid_t holder = tids["holder"], waiter = tids["waiter"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {waiter}, seconds(10)));
+  p.Write("go\n");
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, milliseconds(20000))) << err;
+  ASSERT_TRUE(p.WaitForExactLine("handed", seconds(10))) << JoinLines(p.Lines());
+  ASSERT_TRUE(p.WaitForExactLine("got", seconds(10))) << JoinLines(p.Lines());
+  const ThreadRecord* t = d.FindTid(waiter);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_TRUE(t->BlockedIn("pthread_rwlock_wrlock")) << t->line;
+  auto o = t->fields.find("owner");
+  if (o != t->fields.end()) {
+    pid_t owner = static_cast<pid_t>(std::stol(o->second));
+    EXPECT_TRUE(owner == holder || owner == waiter)
+        << "bogus owner " << o->second << " (holder " << holder << ", waiter " << waiter
+        << "): " << t->line;
+  }
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
+
+// ---- item 12: a signal handler jumps out of a blocked wrapped call ---------------------
+
+// The thread blocked in read(); its SIGUSR1 handler jumps out (siglongjmp,
+// or __builtin_longjmp which no wrapper sees); it then blocks in
+// pthread_mutex_lock. A dump must show it blocked there, not still in read
+// and not running untracked.
+void CheckJumpOutOfRead(const std::string& mode) {
+  Process p;
+  START(p, (RunOptions{"rel_jump", {mode}, {}}));
+  WAIT_READY(p, seconds(10));
+  pid_t jumper = p.Tids()["jumper"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {jumper}, seconds(10)));
+  p.Write("jump\n");
+  ASSERT_TRUE(p.WaitForExactLine("jumped", seconds(10))) << JoinLines(p.Lines()) << p.Stderr();
+  Dump d;
+  std::string err;
+  bool ok = DumpUntil(
+      p,
+      [&](const Dump& dd) {
+        const ThreadRecord* t = dd.FindTid(jumper);
+        return t && t->BlockedIn("pthread_mutex_lock");
+      },
+      &d, &err, milliseconds(5000));
+  const ThreadRecord* t = d.FindTid(jumper);
+  ASSERT_NE(t, nullptr) << err << d.text;
+  EXPECT_TRUE(ok) << mode << ": after jumping out of read the thread shows: " << t->line;
+  p.Write("quit\n");
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
+}
+
+TEST(HostJump, SiglongjmpOutOfReadThenMutexLock) { CheckJumpOutOfRead("longjmp"); }
+TEST(HostJump, UnseenJumpOutOfReadThenMutexLock) { CheckJumpOutOfRead("builtin"); }
+
+// ---- item 13: fork in a handler that interrupted a wrapped call ------------------------
+
+// Main blocks in read(); its SIGUSR1 handler forks and the child stays in
+// the handler, blocking in nanosleep. A dump of the child shows it blocked
+// there (a child that inherited the interrupted call's depth was never
+// tracked: running, and each dump interrupted its waits).
+TEST(HostJump, ChildForkedInAHandlerIsTracked) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "fork children under GCC 12's libasan: see RelFork";
+#endif
+  Process p;
+  START(p, (RunOptions{"rel_jump", {"fork"}, {}}));
+  WAIT_READY(p, seconds(10));
+  ASSERT_TRUE(WaitSleeping(p.pid(), {p.pid()}, seconds(10)));
+  p.Signal(SIGUSR1);
+  auto l = p.WaitForPrefix("child ", seconds(10));
+  ASSERT_TRUE(l.has_value()) << JoinLines(p.Lines()) << p.Stderr();
+  pid_t child = static_cast<pid_t>(std::stol(l->substr(6)));
+  ASSERT_TRUE(WaitSleeping(child, {child}, seconds(10)));
+  std::string path = p.dir() + "/threadsnap." + std::to_string(child) + ".1.txt";
+  ASSERT_EQ(kill(child, SIGUSR2), 0);
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(WaitUntil([&] { return access(path.c_str(), F_OK) == 0; }, seconds(10)))
+      << "no dump of the child\n" << p.Stderr();
+  ASSERT_TRUE(ReadDumpFile(path, &d, &err)) << err;
   const ThreadRecord* t = d.FindTid(child);
   ASSERT_NE(t, nullptr) << d.text;
-  EXPECT_EQ(d.threads.size(), 1u) << d.text;
-  kill(child, SIGKILL);
+  EXPECT_TRUE(t->BlockedIn("nanosleep")) << t->line;
   p.Write("quit\n");
-  int status = 0;
-  EXPECT_TRUE(p.WaitExit(seconds(10), &status));
+  p.CloseStdin();
+  int st = -1;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << p.Stderr();
 }
 
 }  // namespace

@@ -139,6 +139,10 @@ NOIPA void do_poll(void* a) {
   struct pollfd p = {*(int*)a, POLLIN, 0};
   for (;;) { long r = poll(&p, 1, -1); woke("poll", r, errno); }
 }
+/* poll with no fds: a plain sleep; the dump shows no fd (obj -1). */
+NOIPA void do_poll0(void* a) {
+  for (;;) { long r = poll(NULL, 0, -1); woke("poll0", r, errno); }
+}
 NOIPA void do_select(void* a) {
   int fd = *(int*)a;
   for (;;) {
@@ -221,6 +225,7 @@ static struct worker g_workers[] = {
   {"accept", do_accept, &g_listen_fd, "accept", 0, 1, "do_accept"},
   {"connect", do_connect, &g_connect_fd, "connect", 0, 1, "do_connect"},
   {"poll", do_poll, &g_pipe_poll[0], "poll", 0, 1, "do_poll"},
+  {"poll0", do_poll0, NULL, "poll", UINTPTR_MAX, 1, "do_poll0"},
   {"select", do_select, &g_pipe_sel[0], "select", 0, 0, "do_select"},
   {"epoll", do_epoll_wait, &g_epfd, "epoll_wait", 0, 1, "do_epoll_wait"},
   {"nanosleep", do_nanosleep, NULL, "nanosleep", 0, 0, "do_nanosleep"},

@@ -429,6 +429,78 @@ static void fds() {
   close(q[1]);
 }
 
+// Arguments glibc rejects before it looks at the lock (glibc 2.36: the
+// clock and abstime->tv_nsec of the rwlock timed/clock calls, the clock of
+// pthread_mutex_clocklock, tv_nsec and the clock of sem_timedwait /
+// sem_clockwait): EINVAL, and the lock or semaphore, free before the call,
+// is still free (the count unchanged) after it.
+static void bad_arguments() {
+  struct timespec badns = tp_in(CLOCK_REALTIME, 1000);
+  badns.tv_nsec = 1000000000L;
+  struct timespec mbad = tp_in(CLOCK_MONOTONIC, 1000);
+  mbad.tv_nsec = -1;
+  struct timespec msoon = tp_in(CLOCK_MONOTONIC, 1000);
+  pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+  auto rw_free = [&](const char* name) {
+    int r = pthread_rwlock_trywrlock(&rw);
+    tp_line("%s_then_free: %d", name, r == 0);
+    if (r == 0) pthread_rwlock_unlock(&rw);
+  };
+  CASE("rwlock_timedrdlock_badnsec", pthread_rwlock_timedrdlock(&rw, &badns));
+  rw_free("rwlock_timedrdlock_badnsec");
+  CASE("rwlock_timedwrlock_badnsec", pthread_rwlock_timedwrlock(&rw, &badns));
+  rw_free("rwlock_timedwrlock_badnsec");
+  CASE("rwlock_clockrdlock_badclock",
+       pthread_rwlock_clockrdlock(&rw, CLOCK_PROCESS_CPUTIME_ID, &msoon));
+  rw_free("rwlock_clockrdlock_badclock");
+  CASE("rwlock_clockwrlock_badclock",
+       pthread_rwlock_clockwrlock(&rw, CLOCK_PROCESS_CPUTIME_ID, &msoon));
+  rw_free("rwlock_clockwrlock_badclock");
+  CASE("rwlock_clockrdlock_badnsec", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mbad));
+  rw_free("rwlock_clockrdlock_badnsec");
+  CASE("rwlock_clockwrlock_badnsec", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &mbad));
+  rw_free("rwlock_clockwrlock_badnsec");
+
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  CASE("mutex_clocklock_badclock", pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &msoon));
+  int r = pthread_mutex_trylock(&m);
+  tp_line("mutex_clocklock_badclock_then_free: %d", r == 0);
+  if (r == 0) pthread_mutex_unlock(&m);
+
+  sem_t s;
+  sem_init(&s, 0, 1);
+  int v = -1;
+  CASE("sem_timedwait_badnsec_posted", sem_timedwait(&s, &badns));
+  sem_getvalue(&s, &v);
+  tp_line("sem_timedwait_badnsec_posted_value: %d", v);
+  CASE("sem_clockwait_badclock_posted", sem_clockwait(&s, CLOCK_PROCESS_CPUTIME_ID, &msoon));
+  sem_getvalue(&s, &v);
+  tp_line("sem_clockwait_badclock_posted_value: %d", v);
+  CASE("sem_clockwait_badnsec_posted", sem_clockwait(&s, CLOCK_MONOTONIC, &mbad));
+  sem_getvalue(&s, &v);
+  tp_line("sem_clockwait_badnsec_posted_value: %d", v);
+  sem_destroy(&s);
+}
+
+// Pointers the kernel rejects: EFAULT, as without the library (a wrapper
+// that looked at the pollfd array or the fd sets itself would crash).
+static volatile uintptr_t g_bad_address = 1;  // opaque to the compiler's checks
+static void bad_pointers() {
+  auto* bad = reinterpret_cast<struct pollfd*>(g_bad_address);
+  CASE("poll_efault", poll(bad, 1, 0));
+  struct timespec zero = {0, 0};
+  CASE("ppoll_efault", ppoll(bad, 2, &zero, nullptr));
+  auto* badset = reinterpret_cast<fd_set*>(g_bad_address);
+  struct timeval tv = {0, 0};
+  CASE("select_efault_read", select(8, badset, nullptr, nullptr, &tv));
+  tv = {0, 0};
+  CASE("select_efault_write", select(8, nullptr, badset, nullptr, &tv));
+  tv = {0, 0};
+  CASE("select_efault_except", select(8, nullptr, nullptr, badset, &tv));
+  CASE("pselect_efault", pselect(8, badset, nullptr, nullptr, &zero, nullptr));
+  CASE("poll_none", poll(nullptr, 0, 0));
+}
+
 static void sleeps() {
   struct timespec ts = {0, 1000000};
   CASE("nanosleep_1ms", nanosleep(&ts, nullptr));
@@ -704,6 +776,8 @@ int main() {
   rwlocks();
   semaphores();
   fds();
+  bad_arguments();
+  bad_pointers();
   sleeps();
   signals_and_children();
   futexes();

@@ -20,21 +20,6 @@ static atomic_long g_count[3];
 static atomic_int g_unblock, g_quit, g_registered;
 static int g_stopsig;
 
-/* threadsnap's stop signal: the real-time signal caught in this process
- * (SigCgt) that the program never set. sigaction() would say SIG_DFL: the
- * library shows the program what it would see without it. */
-static int find_stop_signal(void) {
-  FILE* f = fopen("/proc/self/status", "r");
-  char line[256];
-  unsigned long long cgt = 0;
-  while (f && fgets(line, sizeof(line), f))
-    if (sscanf(line, "SigCgt: %llx", &cgt) == 1) break;
-  if (f) fclose(f);
-  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
-    if ((cgt >> (sig - 1)) & 1) return sig;
-  return 0;
-}
-
 static void* maskstop_main(void* arg) {
   sigset_t s;
   sigemptyset(&s);
@@ -89,7 +74,7 @@ static void* waiter_main(void* arg) {
 
 int main(void) {
   rel_register("main");
-  g_stopsig = find_stop_signal();
+  g_stopsig = rel_stop_signal();
   rel_line("stopsig %d", g_stopsig);
   void* (*fns[])(void*) = {maskstop_main, spinmask_main, spinner_main, waiter_main};
   pthread_t t[4];

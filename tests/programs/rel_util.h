@@ -180,4 +180,19 @@ REL_UNUSED static int rel_read_cmd(char* buf, size_t cap) {
   return 1;
 }
 
+
+/* threadsnap's stop signal: the real-time signal caught in this process
+ * (SigCgt) that the program never set. sigaction() would say SIG_DFL: the
+ * library shows the program what it would see without it. 0 if none. */
+static inline int rel_stop_signal(void) {
+  FILE* f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long cgt = 0;
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "SigCgt: %llx", &cgt) == 1) break;
+  if (f) fclose(f);
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+    if ((cgt >> (sig - 1)) & 1) return sig;
+  return 0;
+}
 #endif
