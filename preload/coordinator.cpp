@@ -146,25 +146,76 @@ bool try_claim(Record* r, uint32_t gen) {
 
 // --- stop 1 ------------------------------------------------------------------
 
-// Waits until every signalled member is done; past the stop timeout, claims
-// the silent ones as `via=timeout`. Members whose thread vanished are
-// omitted. Returns when all are done.
+// --- frozen threads (issue 13) ------------------------------------------------
+// A thread whose stop signal is pending runs no user instruction before its
+// handler: the kernel delivers pending signals on every return to user mode.
+// So a signalled thread that is not on a CPU is already frozen at the cut;
+// stop 1 needs to wait only for the ones on a CPU (the IPI puts them in the
+// handler within microseconds). Off-CPU is seen on the thread's CPU clock,
+// which only advances while it runs (and is brought up to date when read
+// while it runs): no advance over kFrozenWindowNs, begun after its signal
+// was sent. A thread that blocks the stop signal is not frozen by it, so
+// the verdict also needs its SigBlk, read while the clock stays still (a
+// thread that did not run cannot have changed its mask). A frozen thread
+// captures itself in the handler when it next runs; the dump waits for that
+// as it waits for the sweep (bounded by the stop timeout).
+constexpr uint64_t kFrozenWindowNs = 10000;
+uint64_t g_sig_clock[kMaxThreads];  // per signalled member: last CPU clock read
+uint64_t g_sig_since[kMaxThreads];  // when it last moved (CLOCK_MONOTONIC)
+uint32_t g_frozen_count = 0;        // judged frozen in this dump
+
+// The CPU time of a thread of this process, or ~0 if it is gone.
+uint64_t thread_cpu_ns(pid_t tid) {
+  clockid_t clk = static_cast<clockid_t>((~static_cast<unsigned>(tid)) << 3) | 6;
+  timespec ts;
+  if (raw_syscall(SYS_clock_gettime, clk, reinterpret_cast<long>(&ts)) != 0) return ~0ull;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie);
+
+// Whether signalled member i (not yet arrived) is frozen at the cut.
+bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
+  if (g_config.test_frozen_blind) return true;  // tests only: no check at all
+  uint64_t clk = thread_cpu_ns(tid);
+  if (clk != g_sig_clock[i]) {
+    g_sig_clock[i] = clk;
+    g_sig_since[i] = now;
+    return false;
+  }
+  if (now - g_sig_since[i] < kFrozenWindowNs) return false;
+  bool blocks = true, zombie = false;
+  if (!g_config.test_frozen_no_sigblk && !read_task_status(tid, &blocks, &zombie)) return false;
+  if (g_config.test_frozen_no_sigblk) blocks = false;
+  return !blocks && thread_cpu_ns(tid) == clk;
+}
+
+// Waits until every signalled member is done or frozen; past the stop
+// timeout, claims the silent ones as `via=timeout`. Members whose thread
+// vanished are omitted.
 void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
   uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
+  // Frozen verdicts where the stop ends before everything is captured:
+  // not in stw (everything inside the stop) nor in the torn test mode.
+  bool verdicts = g_config.concurrent && !g_config.test_torn;
   uint32_t pending_from = 0;
+  g_frozen_count = 0;
+  for (uint32_t i = 0; i < g_signalled_count; ++i) g_sig_clock[i] = ~1ull;
   for (;;) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
-    while (pending_from < g_signalled_count &&
-           !before(record_at(g_signalled[pending_from])->done.load(std::memory_order_seq_cst), gen))
+    auto settled = [&](Record* r) {
+      return !before(r->done.load(std::memory_order_seq_cst), gen) ||
+             r->frozen_gen.load(std::memory_order_relaxed) == gen;
+    };
+    while (pending_from < g_signalled_count && settled(record_at(g_signalled[pending_from])))
       ++pending_from;
     if (pending_from == g_signalled_count) break;
     uint64_t now = now_ns();
     bool timed_out = now >= deadline;
-    // Every millisecond: did a silent thread exit (its signal is then lost)?
     for (uint32_t i = pending_from; i < g_signalled_count; ++i) {
       Record* r = record_at(g_signalled[i]);
-      if (!before(r->done.load(), gen)) continue;
+      if (settled(r)) continue;
       pid_t tid = r->tid.load(std::memory_order_relaxed);
       bool gone = raw_tgkill(raw_getpid(), tid, 0) == -ESRCH;
       if ((gone || timed_out) && try_claim(r, gen)) {
@@ -173,10 +224,17 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
         if (gone) r->omit = true;
         else r->timed_out = true;
         note_done(r, gen);
+        continue;
+      }
+      if (verdicts && !gone && judged_frozen(i, tid, now)) {
+        r->frozen_gen.store(gen, std::memory_order_relaxed);
+        ++g_frozen_count;
       }
     }
-    timespec ms = {0, 1000000};
-    futex_wait(&g_arrivals, seen, &ms);
+    // Short waits while verdicts are pending (the dumper's timer slack is
+    // 1 ns), else a millisecond; an arrival wakes us at once.
+    timespec wait = {0, verdicts ? static_cast<long>(kFrozenWindowNs / 2) : 1000000L};
+    futex_wait(&g_arrivals, seen, &wait);
   }
   g_dumper_waiting.store(0, std::memory_order_seq_cst);
 }
@@ -340,12 +398,16 @@ void sweep(uint32_t gen, Via via) {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
     Record* r = record_at(g_members[i]);
+    // A frozen thread captures itself in its handler when it next runs: its
+    // record's registers are not its state.
+    if (r->frozen_gen.load(std::memory_order_relaxed) == gen) continue;
     if (try_claim(r, gen)) {
       capture_from_wrapper(r, gen, via);
       note_done(r, gen);
     }
   }
-  // Threads that claimed themselves may still be copying: wait for them.
+  // Threads that claimed themselves may still be copying, frozen ones may
+  // not have run yet: wait for them.
   for (;;) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
@@ -356,10 +418,17 @@ void sweep(uint32_t gen, Via via) {
     if (now_ns() >= deadline) {
       // Every wait of the dumper is bounded: a claim never finished (its
       // thread stopped or jumped away between claim and done) is given up.
+      // A frozen thread that never ran again (SIGSTOP, starved) is a
+      // timeout.
       for (uint32_t i = 0; i < g_member_count; ++i) {
         Record* r = record_at(g_members[i]);
-        if (before(r->done.load(std::memory_order_seq_cst), gen))
+        if (!before(r->done.load(std::memory_order_seq_cst), gen)) continue;
+        if (try_claim(r, gen)) {
+          capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+          note_done(r, gen);
+        } else {
           r->abandoned_gen.store(gen, std::memory_order_seq_cst);
+        }
       }
       break;
     }
@@ -474,6 +543,32 @@ bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie) {
 // every signal) is marked skip_signal at once, so that not even the first
 // stop waits the stop timeout for it (recheck_silent_threads follows it
 // from then on).
+// The scan of /proc/self/task is most of the dumper's CPU at 10,000 threads
+// (issue 13). It is skipped when nothing says a thread may be untracked: the
+// kernel's thread count equals the threads we know (program threads, foreign
+// records, the dumper), no program thread ended since the last scan (an
+// untracked birth could make up for it in the count), and every foreign
+// record's thread still lives (the same).
+bool task_scan_needed() {
+  static uint64_t exits_at_last_scan = ~0ull;
+  uint64_t exits = g_tracked_exits.load(std::memory_order_relaxed);
+  long kernel = kernel_thread_count();
+  bool needed = exits != exits_at_last_scan || kernel < 0 ||
+                static_cast<uint64_t>(kernel) != g_live_threads.load() + g_foreign_count.load() + 1;
+  if (!needed) {
+    pid_t pid = raw_getpid();
+    uint32_t hw = g_hi_water.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < hw && !needed && g_foreign_count.load(); ++i) {
+      if (state_kind(g_state[i].load(std::memory_order_relaxed)) == kFree) continue;
+      Record* r = record_at(i);
+      if (r->foreign && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), 0) == -ESRCH)
+        needed = true;
+    }
+  }
+  if (needed) exits_at_last_scan = exits;
+  return needed;
+}
+
 void adopt_foreign_threads() {
   static pid_t tids[kMaxThreads];
   uint32_t ntids = list_tasks(tids, kMaxThreads);
@@ -631,9 +726,11 @@ void thread_started(Record* r) {
 // --- the dumper ------------------------------------------------------------------
 
 void take_dump() {
+  uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   // Before the stop: everything that may allocate or take the loader lock.
   bool changed = modules_refresh();
-  adopt_foreign_threads();
+  bool scanned = task_scan_needed();
+  if (scanned) adopt_foreign_threads();
   recheck_silent_threads();
 
   // Bring the state array into this core's cache before the stop: the walk
@@ -685,6 +782,9 @@ void take_dump() {
     t.stop1_ns = now_ns() - t0;
   }
   apply_lock_owners(gen);
+  t.frozen = g_frozen_count;
+  t.task_scan = scanned;
+  t.dumper_cpu_ns = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   write_dump(g_members, g_member_count, t);
   registry_release_zombies();
 }

@@ -13,6 +13,9 @@ struct DumpTimes {
   uint64_t stop1_mono_ns;  // CLOCK_MONOTONIC at stop 1
   uint64_t stop1_ns, sweep_ns, stop2_ns;
   uint32_t gen;       // the dump's generation
+  uint32_t frozen;    // signalled threads judged frozen at the cut (captured later)
+  uint64_t dumper_cpu_ns;  // the dumper's CPU time for this dump, up to the writing
+  bool task_scan;     // /proc/self/task was read for untracked threads
 };
 
 // The dumper thread: takes one dump and writes it. NOT async-signal-safe.

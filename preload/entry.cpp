@@ -160,26 +160,6 @@ long live_thread_count() {
   return alive;
 }
 
-// The thread count the kernel gives (/proc/self/stat field 20), zombie
-// main thread included, or -1.
-long kernel_thread_count() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  char buf[1024];
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');
-  if (!p) return -1;
-  int field = 2;
-  for (++p; *p && field < 20; ++p)
-    if (*p == ' ') ++field;
-  long v = 0;
-  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
-  return v;
-}
 
 // The dumper's own file table, empty: what it opens (dump files, /proc,
 // libunwind's pipe, the log) never takes a number the program would get, and
@@ -232,6 +212,9 @@ void* dumper_main(void*) {
   // Started with every signal blocked: the program may expect one thread to
   // take its signals, and ours are taken here only by sigtimedwait.
   raw_syscall(SYS_prctl, PR_SET_NAME, reinterpret_cast<long>("threadsnap"));
+  // Its short waits for frozen verdicts (coordinator.cpp) must not be
+  // stretched by the default 50 us of timer slack.
+  raw_syscall(SYS_prctl, PR_SET_TIMERSLACK, 1);
   private_file_table();
   unwinder_thread_keeps_signals_blocked();
   g_dumper_tid.store(raw_gettid(), std::memory_order_seq_cst);
@@ -441,6 +424,27 @@ void atfork_child() {
 }
 
 }  // namespace
+
+// The thread count the kernel gives (/proc/self/stat field 20), zombie
+// main thread included, or -1.
+long kernel_thread_count() {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+  raw_syscall(SYS_close, fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  if (!p) return -1;
+  int field = 2;
+  for (++p; *p && field < 20; ++p)
+    if (*p == ' ') ++field;
+  long v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
+  return v;
+}
 
 std::atomic<int> g_entry_work{0};
 

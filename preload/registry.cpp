@@ -24,6 +24,8 @@ std::atomic<uint32_t> g_hi_water{0};
 std::atomic<uint32_t> g_busy{0};
 SpinFutexLock g_registry_lock;
 std::atomic<uint32_t> g_live_threads{0};
+std::atomic<uint64_t> g_tracked_exits{0};
+std::atomic<uint32_t> g_foreign_count{0};
 bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
@@ -41,7 +43,6 @@ uint32_t g_free_top = 0;
 uint32_t g_zombies[kMaxThreads];
 uint32_t g_zombie_count = 0;
 std::atomic<uint32_t> g_foreign[kMaxForeign];  // index + 1; 0 = empty
-std::atomic<uint32_t> g_foreign_count{0};
 
 constexpr uint32_t kExitedRing = 1024;
 pid_t g_exited[kExitedRing];
@@ -129,6 +130,7 @@ Record* registry_add(Kind initial, bool foreign) {
 
 void registry_release(Record* r) {
   uint32_t index = r->index;
+  if (!r->foreign) g_tracked_exits.fetch_add(1, std::memory_order_relaxed);
   if (!r->foreign && g_live_threads.fetch_sub(1, std::memory_order_seq_cst) == 1)
     note_no_program_threads();
   if (r->foreign) {

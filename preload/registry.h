@@ -86,6 +86,9 @@ struct alignas(64) Record {
   // suspended, longjmp'ed or ended between claim and done): that dump lists
   // it via=timeout from the record, never reading its half-written slot.
   std::atomic<uint32_t> abandoned_gen{0};
+  // A dump that judged this signalled thread frozen at its cut (off-CPU,
+  // its stop signal pending and not blocked): it captures itself later.
+  std::atomic<uint32_t> frozen_gen{0};
   std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
@@ -115,6 +118,10 @@ extern SpinFutexLock g_registry_lock;
 // Program threads registered (not foreign), starting ones included. When it
 // drops to 0 the dumper is told (it ends, so that the process can exit).
 extern std::atomic<uint32_t> g_live_threads;
+// Program threads released so far (an untracked thread born meanwhile could
+// leave the kernel's thread count unchanged: coordinator.cpp).
+extern std::atomic<uint64_t> g_tracked_exits;
+extern std::atomic<uint32_t> g_foreign_count;  // foreign records in use
 extern bool g_disabled;                   // set when start-up failed: pass through
 
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.

@@ -129,6 +129,9 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   out.s("stop1_ns ").u(t.stop1_ns).c('\n');
   out.s("sweep_ns ").u(t.sweep_ns).c('\n');
   out.s("stop2_ns ").u(t.stop2_ns).c('\n');
+  out.s("frozen ").u(t.frozen).c('\n');
+  out.s("dumper_cpu_ns ").u(t.dumper_cpu_ns).c('\n');
+  out.s("task_scan ").u(t.task_scan ? 1 : 0).c('\n');
   out.s("unwind ").s(g_config.unwind_fp ? "fp" : "dwarf").c('\n');
   for (uint32_t i = 0; i < module_count(); ++i) {
     const Module* m = module_at(i);

@@ -189,3 +189,44 @@ TEST(Host, ForkChildStartsNothingAndHasItsOwnRecord) {
 
 }  // namespace
 }  // namespace threadsnap::testing
+
+namespace threadsnap::testing {
+namespace {
+
+// The /proc/self/task scan is skipped when the kernel's thread count says
+// every thread is known (issue 13), but not when an untracked thread we
+// listed has ended: here one ends and another is born between two dumps
+// (every count unchanged), and the next dump lists the new one, not the old.
+TEST(TaskScan, SkippedOnlyWhenNothingCanBeUntracked) {
+  Process p;
+  START(p, (RunOptions{"untracked_swap", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  pid_t raw1 = p.Tids()["raw1"];
+  Dump d1, d2, d3;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d1, &err)) << err;
+  ASSERT_NE(d1.FindTid(raw1), nullptr) << d1.text;
+  ASSERT_TRUE(p.TriggerDump(&d2, &err)) << err;
+  EXPECT_EQ(d2.header["task_scan"], "0") << "nothing changed, yet the dump read /proc/self/task";
+  size_t from = p.LineCount();
+  p.Write("swap\n");
+  auto raw = p.WaitForPrefix("tid raw2 ", seconds(10), from);
+  ASSERT_TRUE(raw);
+  pid_t raw2 = std::stoi(raw->substr(9));
+  ASSERT_TRUE(p.TriggerDump(&d3, &err)) << err;
+  EXPECT_EQ(d3.header["task_scan"], "1");
+  int listed = 0;
+  for (const auto& t : d3.threads)
+    if (t.tid == raw2) {
+      ++listed;
+      EXPECT_EQ(t.fields.count("tracked") ? t.fields.at("tracked") : "", "0") << t.line;
+    }
+  EXPECT_EQ(listed, 1) << "the untracked thread born while another ended:\n" << d3.text;
+  EXPECT_EQ(d3.FindTid(raw1), nullptr) << "the ended thread is still listed";
+  p.Write("quit\n");
+  int st = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+}
+
+}  // namespace
+}  // namespace threadsnap::testing
