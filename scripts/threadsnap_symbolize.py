@@ -417,6 +417,10 @@ def write_dump(dump, out):
     w("threadsnap 1\npid %d\n" % dump.pid)
     if dump.exe is not None:
         w("exe %s\n" % encode(dump.exe))
+    if dump.title is not None:
+        w("title %s\n" % encode(dump.title))
+    if dump.ppid is not None:
+        w("ppid %d\n" % dump.ppid)
     if dump.time_ns is not None:
         w("time_ns %d\n" % dump.time_ns)
     if dump.mode is not None:
@@ -444,7 +448,7 @@ def write_dump(dump, out):
         if t.call:
             f.append("call=" + t.call)
         if t.obj is not None:
-            f.append("obj=0x%x" % t.obj)
+            f.append("obj=0x%x" % t.obj if t.obj >= 0 else "obj=%d" % t.obj)
         if t.blocked_ns is not None:
             f.append("blocked_ns=%d" % t.blocked_ns)
         if t.owner is not None:
