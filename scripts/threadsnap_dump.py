@@ -129,7 +129,7 @@ def decide_with_record(t, override):
         raise Refused("threadsnap has no handler for signal %s in %s (its trigger: %s, "
                       "its wake signal: %s); nothing sent"
                       % (ctl.signal_name(override), t.who,
-                         "%s %s" % (trig or "?", trig_sig) if trig_sig else trig or "none",
+                         "signal %d (%s)" % (trig_sig, trig or "?") if trig_sig else trig or "none",
                          wake or "none"))
     if wake <= 0:
         why = {"off": "its trigger signal %d belongs to the program (threadsnap stepped aside)"
@@ -244,14 +244,21 @@ def send(t):
     if ctl.start_time(t.pid) != t.start:
         raise Refused("%s changed while checking it (exited?); nothing sent to it" % t.who)
     lines = ctl.maps_lines(t.pid)
+    rng = ctl.control_range(lines)
     if t.how == "kill":
-        if not ctl.library_mappings(lines):
-            raise Refused("%s changed while checking it; nothing sent to it" % t.who)
+        if t.record is None:
+            if rng is not None or not ctl.library_mappings(lines):
+                raise Refused("%s changed while checking it; nothing sent to it" % t.who)
+        else:
+            # --signal naming the trigger the record says is threadsnap's: still so?
+            rec = ctl.read_control(t.pid, rng) if rng else {}
+            if rec.get("trigger") != "on" or ctl.rec_int(rec, "trigger_signal") != t.sig:
+                raise Refused("%s: signal %d is no longer threadsnap's trigger; nothing sent"
+                              % (t.who, t.sig))
         t.sent_ns = time.time_ns()
         os.kill(t.pid, t.sig)
         return
     # Re-read the record just before: the dumper may have started since.
-    rng = ctl.control_range(lines)
     if rng is None:
         raise Refused("%s no longer has its control record (exec?); nothing sent" % t.who)
     for attempt in range(2):

@@ -304,6 +304,8 @@ def render_threads(dumps, threads, groups, graph):
                 obj = obj_text(kind, t.obj)
                 if obj and kind != "sleep":
                     what += " on " + obj
+                elif kind == "fd" and wait and wait.startswith("sleeping in "):
+                    what = wait   # poll with no fd: a sleep
                 what += ", " + duration(t.blocked_ns)
                 if t.mutex is not None:
                     what += ", mutex 0x%x" % t.mutex

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `threadsnap dump` against the control record of issue 12, with a stand-in
+# program (fake_control.py: a memfd threadsnap-control record and a wake
+# signal that writes a dump), so the command's rules are tested apart from
+# the library:
+# - a running dumper gets threadsnap's wake signal thread-directed: it wakes on
+#   the dumper thread, the main thread's poll is not interrupted;
+# - a lazy dumper (dumper_tid 0): the wake signal goes to the main thread only;
+# - the program owns SIGUSR2 (trigger off): --signal USR2 is refused naming the
+#   reason, the plain dump works through the wake signal, the program's
+#   handler never runs;
+# - no wake signal and the trigger off: refused; a record that never settles
+#   (odd seq): refused; a wake signal without a handler: refused; nothing sent.
+source "$(dirname "$0")/lib.sh"
+FAKE=$HERE/fake_control.py
+
+# start_fake NAME ARGS...: starts the stand-in, sets PID, waits for 'ready'.
+start_fake() {
+  local name=$1; shift
+  mkdir -p "$TMP/$name"
+  python3 "$FAKE" "$TMP/$name" "$TMP/$name.status" "$@" 2> "$TMP/$name.err" &
+  PID=$!; started "$PID"
+  wait_for_line "$TMP/$name.status" '^ready ' 10
+}
+
+expect_refusal() {  # expect_refusal TEXT ARGS...
+  local text=$1 rc=0; shift
+  "$TS" dump --timeout 2 "$@" > "$TMP/out" 2> "$TMP/err" || rc=$?
+  [ "$rc" = 1 ] || fail "dump $*: exit $rc, want 1: $(cat "$TMP/err")"
+  grep -qF "$text" "$TMP/err" || fail "dump $*: no '$text' in: $(cat "$TMP/err")"
+  ok "refused ($*): $(cat "$TMP/err")"
+}
+
+start_fake run --own-usr2 --trigger off
+"$TS" dump --format threads "$PID" > "$TMP/run.txt" 2> "$TMP/run.dumperr" || fail "dump: $(cat "$TMP/run.dumperr")"
+grep -q "^woke on tid [0-9]* (dumper)" "$TMP/run.status" || fail "not woken on the dumper thread: $(cat "$TMP/run.status")"
+dtid=$(sed -n 's/^woke on tid \([0-9]*\) (dumper)/\1/p' "$TMP/run.status" | head -n1)
+[ "$dtid" != "$PID" ] || fail "the dumper is the main thread?"
+grep -q "dump of $PID: $TMP/run/threadsnap.$PID.1.txt" "$TMP/run.dumperr" || fail "dump path: $(cat "$TMP/run.dumperr")"
+grep -q 'sleeping in poll' "$TMP/run.txt" || fail "poll with obj=-1 is not 'sleeping in poll': $(cat "$TMP/run.txt")"
+grep -q "title \"[^\"]*fake_control.py $TMP/run" "$TMP/run.txt" || fail "no process title in the report: $(head -n 3 "$TMP/run.txt")"
+ok "running dumper: woken by tgkill on its own thread ($dtid), dump in the record's dir"
+
+expect_refusal "belongs to the program" --signal USR2 "$PID"
+expect_refusal "threadsnap has no handler for signal 41" --signal 41 "$PID"
+"$TS" dump --no-report --signal 40 "$PID" > /dev/null 2> "$TMP/err40" || fail "--signal 40 (the wake signal): $(cat "$TMP/err40")"
+sleep 1.2   # a whole poll period of the main thread after the last signal
+grep -q 'EINTR in main' "$TMP/run.status" && fail "the main thread's poll was interrupted"
+grep -q 'USR2 HANDLER RAN' "$TMP/run.status" && fail "the program's SIGUSR2 handler ran"
+kill -0 "$PID" || fail "the program died"
+ok "program owns SIGUSR2: never sent; its main thread's poll never interrupted"
+
+start_fake lazy --dumper lazy
+"$TS" dump --no-report "$PID" > "$TMP/lazy.path" 2> "$TMP/lazy.err" || fail "lazy dump: $(cat "$TMP/lazy.err")"
+grep -q "^woke on tid $PID (main)" "$TMP/lazy.status" || fail "lazy: not woken on the main thread: $(cat "$TMP/lazy.status")"
+ok "lazy dumper (dumper_tid 0): the wake signal went to the main thread"
+
+start_fake nowake --wake 0 --trigger off --own-usr2
+expect_refusal "publishes no wake signal, and its trigger signal 12 belongs to the program" "$PID"
+start_fake stuck --stuck
+expect_refusal "did not settle" "$PID"
+start_fake nohandler --no-handler --dumper lazy
+expect_refusal "no handler for threadsnap's wake signal 40" "$PID"
+sleep 0.3
+for n in nowake stuck nohandler; do
+  grep -q '^woke\|USR2 HANDLER' "$TMP/$n.status" && fail "$n: something was delivered: $(cat "$TMP/$n.status")"
+  [ -z "$(ls "$TMP/$n")" ] || fail "$n: a dump appeared"
+done
+ok "refusals sent nothing"
+
+# --tree: the stand-in's descendants; one without the library is skipped, named.
+mkdir -p "$TMP/tree"
+bash -c 'python3 "$1" "$2" "$3" & sleep 300 & echo "sleep $!" >> "$3"; wait' _ "$FAKE" "$TMP/tree" "$TMP/tree.status" > /dev/null 2>&1 &
+parent=$!; started "$parent"
+wait_for_line "$TMP/tree.status" '^ready ' 10
+wait_for_line "$TMP/tree.status" '^sleep ' 10
+child=$(sed -n 's/^ready //p' "$TMP/tree.status"); started "$child"
+started "$(sed -n 's/^sleep //p' "$TMP/tree.status")"
+"$TS" dump --tree --no-report "$parent" > "$TMP/tree.out" 2> "$TMP/tree.err" || fail "--tree: $(cat "$TMP/tree.err")"
+grep -q "skipping $parent (bash): .*does not have libthreadsnap" "$TMP/tree.err" || fail "--tree did not name the skipped parent: $(cat "$TMP/tree.err")"
+grep -q "skipping [0-9]* (sleep)" "$TMP/tree.err" || fail "--tree did not name the skipped sleep: $(cat "$TMP/tree.err")"
+grep -qx "$TMP/tree/threadsnap.$child.1.txt" "$TMP/tree.out" || fail "--tree did not dump the child: $(cat "$TMP/tree.out" "$TMP/tree.err")"
+ok "--tree: the descendant with a record dumped, the others skipped and named"
