@@ -252,8 +252,9 @@ def rec_int(rec, key, default=0):
 
 # --- old libraries: the trigger in force, from the library's memory ----------------
 
-def _elf_symbol(f, name):
-    """st_value of `name` in the .symtab of the 64-bit little-endian ELF file f."""
+def _elf_symbol(f, name, table=2):
+    """st_value of `name` in the .symtab (table 2; 11: .dynsym) of the 64-bit
+    little-endian ELF file f."""
     f.seek(0)
     hdr = f.read(64)
     if hdr[:4] != b"\x7fELF" or hdr[4] != 2 or hdr[5] != 1:
@@ -266,7 +267,7 @@ def _elf_symbol(f, name):
     raw = f.read(e_shentsize * e_shnum)
     shdrs = [struct.unpack_from("<IIQQQQIIQQ", raw, i * e_shentsize) for i in range(e_shnum)]
     for sh in shdrs:
-        if sh[1] != 2:  # SHT_SYMTAB
+        if sh[1] != table:  # SHT_SYMTAB or SHT_DYNSYM
             continue
         strtab = shdrs[sh[6]]
         f.seek(strtab[4])
@@ -282,6 +283,70 @@ def _elf_symbol(f, name):
             if st_name == want:
                 return struct.unpack_from("<Q", syms, i + 8)[0]
     return None
+
+
+def _mapped_symbol(pid, lines, path_re, name, table):
+    """Address of symbol `name` in the process, in the module whose path
+    matches path_re (read from the mapping itself, or its file)."""
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) == 6 and int(parts[2], 16) == 0 and re.search(path_re, parts[5]):
+            lo = int(parts[0].split("-")[0], 16)
+            for source in ("/proc/%d/map_files/%s" % (pid, parts[0]), parts[5]):
+                try:
+                    with open(source, "rb") as f:
+                        value = _elf_symbol(f, name, table)
+                    return None if value is None else lo + value
+                except (OSError, struct.error, IndexError):
+                    continue
+            return None
+    return None
+
+
+def _read_mem(f, addr, size):
+    f.seek(addr)
+    return f.read(size)
+
+
+def live_environ(pid, lines):
+    """{name: value} of the environment the program sees now (libc's environ,
+    read from its memory): a program that rewrites /proc/PID/environ for its
+    process title (PostgreSQL) moves its environment there first. None when
+    it cannot be read."""
+    # libc's __environ, unless the program refers to environ itself: then the
+    # variable lives in the executable (a copy relocation) and libc's is unused.
+    try:
+        exe = re.escape(os.readlink("/proc/%d/exe" % pid).replace(" (deleted)", "")) + r"( \(deleted\))?\Z"
+    except OSError:
+        exe = None
+    arr = 0
+    try:
+        with open("/proc/%d/mem" % pid, "rb", buffering=0) as f:
+            for where, name in ((r"/libc[.-][^/]*so", b"__environ"), (exe, b"environ"),
+                                (exe, b"__environ")):
+                addr = _mapped_symbol(pid, lines, where, name, 11) if where else None
+                if addr is not None:
+                    arr, = struct.unpack("<Q", _read_mem(f, addr, 8))
+                    if arr:
+                        break
+    except (OSError, OverflowError, ValueError, struct.error):
+        return None
+    if not arr:
+        return None
+    env = {}
+    try:
+        with open("/proc/%d/mem" % pid, "rb", buffering=0) as f:
+            for i in range(4096):
+                ptr, = struct.unpack("<Q", _read_mem(f, arr + 8 * i, 8))
+                if not ptr:
+                    break
+                raw = _read_mem(f, ptr, 4096).split(b"\0", 1)[0]
+                k, sep, v = raw.partition(b"=")
+                if sep and k:
+                    env.setdefault(k.decode("utf-8", "replace"), v.decode("utf-8", "replace"))
+    except (OSError, OverflowError, ValueError, struct.error):
+        return None
+    return env
 
 
 def old_trigger_in_force(pid, lines):

@@ -150,8 +150,12 @@ def decide_without_record(t, lines, override):
     """An older library: the process-directed trigger, if it is provably its own."""
     env = ctl.environ_of(t.pid)
     # An environment that no longer names the library was rewritten (a process
-    # title): nothing in it can be trusted.
+    # title): nothing in it can be trusted. The environment the program sees
+    # now (libc's environ, in its memory) may still be whole.
     trusted = env is not None and ctl.LIB_RE.search(env.get("LD_PRELOAD", "")) is not None
+    if not trusted:
+        env = ctl.live_environ(t.pid, lines)
+        trusted = env is not None and ctl.LIB_RE.search(env.get("LD_PRELOAD", "")) is not None
     env_sig = env.get("THREADSNAP_SIGNAL") if trusted else None
     in_force = ctl.old_trigger_in_force(t.pid, lines)
     if trusted:
