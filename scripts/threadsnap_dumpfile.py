@@ -330,7 +330,7 @@ def parse(path, text=None):
         elif key == "symbolized":
             dump.symbolizer = value
         elif key == "title":
-            dump.title = decode(value) or None
+            dump.title = decode(value).rstrip() or None  # padded titles (PostgreSQL)
         elif key == "ppid" and value.isdigit():
             dump.ppid = int(value)
         else:

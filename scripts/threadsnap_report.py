@@ -353,7 +353,7 @@ def render_folded(dumps, threads, groups, graph):
 # --- json ---------------------------------------------------------------------------
 
 def hexs(v):
-    return None if v is None else "0x%x" % v
+    return None if v is None or v < 0 else "0x%x" % v   # obj=-1: no object
 
 
 _frame_json_cache = {}  # id(Frame) -> (Frame, its JSON); the Frame is kept so its id stays its own
