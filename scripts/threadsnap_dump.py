@@ -282,6 +282,7 @@ def send(t):
 
 def wait_dump(t, timeout):
     deadline = time.monotonic() + timeout
+    pause = 0.002   # most dumps are written within milliseconds: look soon, then less often
     while True:
         f = new_dump(t)
         if f:
@@ -291,7 +292,8 @@ def wait_dump(t, timeout):
             return None
         if time.monotonic() > deadline:
             break
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
     extra = ""
     if t.rng is not None:
         try:

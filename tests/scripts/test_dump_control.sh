@@ -81,3 +81,14 @@ grep -q "skipping $parent (bash): .*does not have libthreadsnap" "$TMP/tree.err"
 grep -q "skipping [0-9]* (sleep)" "$TMP/tree.err" || fail "--tree did not name the skipped sleep: $(cat "$TMP/tree.err")"
 grep -qx "$TMP/tree/threadsnap.$child.1.txt" "$TMP/tree.out" || fail "--tree did not dump the child: $(cat "$TMP/tree.out" "$TMP/tree.err")"
 ok "--tree: the descendant with a record dumped, the others skipped and named"
+
+# Another user (nobody) dumping its own process: /proc/PID/map_files needs
+# CAP_SYS_ADMIN, so the record is read through /proc/PID/mem.
+chmod 755 "$TMP"; mkdir -p "$TMP/nb"; chmod 777 "$TMP/nb"
+NB=(setpriv --reuid=65534 --regid=65534 --clear-groups env PATH=/usr/bin:/bin HOME=/nonexistent)
+"${NB[@]}" python3 "$FAKE" "$TMP/nb" "$TMP/nb/status" 2> "$TMP/nb.err" &
+PID=$!; started "$PID"
+wait_for_line "$TMP/nb/status" '^ready ' 10
+"${NB[@]}" "$TS" dump --no-report "$PID" > "$TMP/nb.out" 2> "$TMP/nb.dumperr" || fail "nobody dumping its own process: $(cat "$TMP/nb.dumperr")"
+grep -q "^woke on tid [0-9]* (dumper)" "$TMP/nb/status" || fail "nobody: not woken on the dumper: $(cat "$TMP/nb/status")"
+ok "as nobody: the record read through /proc/PID/mem, the dumper woken"
