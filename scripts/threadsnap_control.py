@@ -67,12 +67,33 @@ def library_mappings(lines):
     return out
 
 
+def control_ranges(lines):
+    """['START-END' (as /proc/PID/maps writes it)] of every control record
+    mapping: a forked child may still map its parent's besides its own."""
+    return [line.split(None, 1)[0] for line in lines if line.endswith(CONTROL_SUFFIX)]
+
+
 def control_range(lines):
-    """'START-END' (as /proc/PID/maps writes it) of the control record, or None."""
-    for line in lines:
-        if line.endswith(CONTROL_SUFFIX):
-            return line.split(None, 1)[0]
-    return None
+    """The first control record mapping, or None."""
+    r = control_ranges(lines)
+    return r[0] if r else None
+
+
+def own_control(pid, lines):
+    """(range, record) of pid's own control record, (None, None) when it maps
+    none. A record whose pid is another process's (inherited across fork) is
+    not pid's: Unreadable if that is all there is."""
+    ranges = control_ranges(lines)
+    if not ranges:
+        return None, None
+    others = []
+    for rng in ranges:
+        rec = read_control(pid, rng)
+        if rec_int(rec, "pid", -1) == pid:
+            return rng, rec
+        others.append(rec.get("pid", "?"))
+    raise Unreadable("it is process %s's, not this one's (inherited across fork, and the "
+                     "library published none of its own)" % ", ".join(others))
 
 
 def status_field(pid, name, tid=None):

@@ -76,13 +76,13 @@ def check_target(pid, args, override):
         raise Refused("cannot read /proc/%d/maps of %s: run as its user or root; nothing "
                       "sent" % (pid, t.who)) from None
     t.start = ctl.start_time(pid)
-    t.rng = ctl.control_range(lines)
-    if t.rng is None and not ctl.library_mappings(lines):
+    has_record = ctl.control_range(lines) is not None
+    if not has_record and not ctl.library_mappings(lines):
         raise Refused("%s does not have libthreadsnap loaded; a signal would kill it, so "
                       "nothing was sent. Start it with: threadsnap run -- CMD" % t.who)
-    if t.rng is not None:
+    if has_record:
         try:
-            t.record = ctl.read_control(pid, t.rng)
+            t.rng, t.record = ctl.own_control(pid, lines)
         except ctl.Unreadable as e:
             raise Refused("%s has a threadsnap control record but %s; nothing sent (without "
                           "it threadsnap cannot tell which signal is safe)" % (t.who, e)) from None
@@ -255,7 +255,8 @@ def send(t):
                 raise Refused("%s changed while checking it; nothing sent to it" % t.who)
         else:
             # --signal naming the trigger the record says is threadsnap's: still so?
-            rec = ctl.read_control(t.pid, rng) if rng else {}
+            rec = ctl.own_control(t.pid, lines)[1] if rng else None
+            rec = rec or {}
             if rec.get("trigger") != "on" or ctl.rec_int(rec, "trigger_signal") != t.sig:
                 raise Refused("%s: signal %d is no longer threadsnap's trigger; nothing sent"
                               % (t.who, t.sig))
@@ -266,7 +267,7 @@ def send(t):
     if rng is None:
         raise Refused("%s no longer has its control record (exec?); nothing sent" % t.who)
     for attempt in range(2):
-        rec = ctl.read_control(t.pid, rng)
+        rng, rec = ctl.own_control(t.pid, lines)
         if ctl.rec_int(rec, "wake_signal") != t.sig:
             raise Refused("%s changed its wake signal while checking it; nothing sent" % t.who)
         tid = ctl.rec_int(rec, "dumper_tid") or t.pid
@@ -298,6 +299,8 @@ def wait_dump(t, timeout):
     if t.rng is not None:
         try:
             rec = ctl.read_control(t.pid, t.rng)
+            if ctl.rec_int(rec, "pid", -1) != t.pid:
+                rec = {}
             if rec.get("last_message"):
                 extra += "; the library says: %s" % rec["last_message"]
             if rec.get("log"):

@@ -36,6 +36,9 @@ ap.add_argument("--trigger-signal", type=int, default=int(signal.SIGUSR2))
 ap.add_argument("--own-usr2", action="store_true")
 ap.add_argument("--stuck", action="store_true")
 ap.add_argument("--no-handler", action="store_true")
+ap.add_argument("--fork", choices=("own", "inherit"),
+                help="fork a child that keeps the parent's record mapped and publishes its "
+                     "own (own) or none (inherit); it says 'child ready PID'")
 args = ap.parse_args()
 
 status_lock = threading.Lock()
@@ -122,6 +125,21 @@ if args.dumper == "running" and args.wake:
     ready.wait()
 publish()
 status("ready %d" % pid)
+
+if args.fork and os.fork() == 0:
+    # The child keeps the parent's shared record mapped (a memfd mapping is
+    # inherited). With "own" it publishes its own record too, dumper lazy.
+    pid = os.getpid()
+    state.update(seq=0, dumps=0, last_dump="", dumper_tid=0)
+    parents_rec = rec  # keep the inherited mapping mapped
+    if args.fork == "own":
+        fd = os.memfd_create("threadsnap-control", 0)
+        os.ftruncate(fd, 4096)
+        rec = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        publish()
+    if args.wake:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [args.wake])
+    status("child ready %d" % pid)
 
 libc.poll.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int]
 while True:

@@ -82,6 +82,23 @@ grep -q "skipping [0-9]* (sleep)" "$TMP/tree.err" || fail "--tree did not name t
 grep -qx "$TMP/tree/threadsnap.$child.1.txt" "$TMP/tree.out" || fail "--tree did not dump the child: $(cat "$TMP/tree.out" "$TMP/tree.err")"
 ok "--tree: the descendant with a record dumped, the others skipped and named"
 
+# A forked child still maps its parent's record: that record is not the
+# child's (its pid says so). Without a record of its own: refused; with one:
+# the child's own is used.
+start_fake inherit --fork inherit
+wait_for_line "$TMP/inherit.status" '^child ready ' 10
+kid=$(sed -n 's/^child ready //p' "$TMP/inherit.status"); started "$kid"
+[ "$(grep -c threadsnap-control "/proc/$kid/maps")" = 1 ] || fail "the child does not map the parent's record"
+expect_refusal "inherited across fork" "$kid"
+start_fake own --fork own
+wait_for_line "$TMP/own.status" '^child ready ' 10
+kid=$(sed -n 's/^child ready //p' "$TMP/own.status"); started "$kid"
+[ "$(grep -c threadsnap-control "/proc/$kid/maps")" = 2 ] || fail "the child does not map two records"
+"$TS" dump --no-report "$kid" > "$TMP/own.out" 2> "$TMP/own.err" || fail "child with its own record: $(cat "$TMP/own.err")"
+grep -q "^woke on tid $kid (main)" "$TMP/own.status" || fail "the child was not woken on its main thread: $(cat "$TMP/own.status")"
+grep -qx "$TMP/own/threadsnap.$kid.1.txt" "$TMP/own.out" || fail "child dump: $(cat "$TMP/own.out")"
+ok "forked child: the parent's record is not taken for its own"
+
 # Another user (nobody) dumping its own process: /proc/PID/map_files needs
 # CAP_SYS_ADMIN, so the record is read through /proc/PID/mem.
 chmod 755 "$TMP"; mkdir -p "$TMP/nb"; chmod 777 "$TMP/nb"
