@@ -118,6 +118,9 @@ def decide_with_record(t, override):
             if not ctl.catches(t.pid, override):
                 raise Refused("%s has no handler for signal %s; nothing sent"
                               % (t.who, ctl.signal_name(override)))
+            note("note: %s: signal %d is threadsnap's trigger, sent to the process as asked; "
+                 "the thread the kernel hands it to may see EINTR (without --signal, "
+                 "threadsnap's own thread is woken instead)" % (t.who, override))
             t.how, t.sig = "kill", override
             return
         if override == trig_sig and trig == "off":
@@ -322,7 +325,7 @@ class Usage(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    ap = Usage(prog="threadsnap dump", add_help=True)
+    ap = Usage(prog="threadsnap dump", add_help=True, allow_abbrev=False)
     ap.add_argument("--dir")
     ap.add_argument("--signal")
     ap.add_argument("--timeout", default="10")
