@@ -92,19 +92,31 @@ def check_target(pid, args, override):
     else:
         decide_without_record(t, lines, override)
     if args.dir:
-        t.dir = args.dir
-    if not t.dir:
-        t.dir = "/tmp"
-    if not t.dir.startswith("/"):
-        t.dir = "/proc/%d/cwd/%s" % (pid, t.dir)
-    # A process in another mount namespace (a container) writes under its own root.
-    if not os.path.isdir(t.dir) and os.path.isdir("/proc/%d/root%s" % (pid, t.dir)):
-        t.dir = "/proc/%d/root%s" % (pid, t.dir)
+        t.dir = os.path.abspath(args.dir)   # ours: --dir is a path here
+    else:
+        if not t.dir:
+            t.dir = "/tmp"
+        if not t.dir.startswith("/"):
+            t.dir = "/proc/%d/cwd/%s" % (pid, t.dir)
+        # A process with another root (a container) writes under its own root.
+        inside = "/proc/%d/root%s" % (pid, t.dir)
+        if t.dir.startswith("/") and not t.dir.startswith("/proc/") and \
+                (not same_root(pid) or not os.path.isdir(t.dir)) and os.path.isdir(inside):
+            t.dir = inside
     if not os.path.isdir(t.dir):
         raise Refused("dump directory %s of %s does not exist here (use --dir); nothing sent"
                       % (t.dir, t.who))
     t.seq = last_seq(t.dir, pid)
     return t
+
+
+def same_root(pid):
+    """Whether pid sees the same / as we do (not in a container or chroot)."""
+    try:
+        a, b = os.stat("/"), os.stat("/proc/%d/root/" % pid)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    except OSError:
+        return True
 
 
 def decide_with_record(t, override):
