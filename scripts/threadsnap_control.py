@@ -113,6 +113,15 @@ def catches(pid, sig):
     return bool(cgt) and bool((int(cgt, 16) >> (sig - 1)) & 1)
 
 
+def blocks(pid, tid, sig):
+    """Whether thread tid of pid blocks sig (SigBlk); False when unknown."""
+    try:
+        blk = status_field(pid, "SigBlk", tid)
+    except OSError:
+        return False
+    return bool(blk) and bool((int(blk, 16) >> (sig - 1)) & 1)
+
+
 def stat_fields(pid):
     """Fields of /proc/PID/stat after the comm, numbered as in proc(5) minus 3
     (so [0] is state, [1] ppid, [19] starttime)."""

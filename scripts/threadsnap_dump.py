@@ -286,6 +286,11 @@ def send(t):
         if ctl.rec_int(rec, "wake_signal") != t.sig:
             raise Refused("%s changed its wake signal while checking it; nothing sent" % t.who)
         tid = ctl.rec_int(rec, "dumper_tid") or t.pid
+        if tid == t.pid and ctl.blocks(t.pid, tid, t.sig):
+            # No dumper yet, and the main thread would leave it pending forever.
+            raise Refused("%s: the library has not started its dumper thread yet and the "
+                          "main thread blocks threadsnap's wake signal %d; nothing sent"
+                          % (t.who, t.sig))
         t.sent_ns = time.time_ns()
         try:
             ctl.tgkill(t.pid, tid, t.sig)

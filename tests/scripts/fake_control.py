@@ -36,6 +36,8 @@ ap.add_argument("--trigger-signal", type=int, default=int(signal.SIGUSR2))
 ap.add_argument("--own-usr2", action="store_true")
 ap.add_argument("--stuck", action="store_true")
 ap.add_argument("--no-handler", action="store_true")
+ap.add_argument("--main-blocks", action="store_true",
+                help="the main thread blocks the wake signal (with --dumper lazy)")
 ap.add_argument("--fork", choices=("own", "inherit"),
                 help="fork a child that keeps the parent's record mapped and publishes its "
                      "own (own) or none (inherit); it says 'child ready PID'")
@@ -123,6 +125,8 @@ if args.dumper == "running" and args.wake:
             write_dump("dumper")
     threading.Thread(target=dumper, daemon=True, name="threadsnap").start()
     ready.wait()
+if args.main_blocks and args.wake:
+    signal.pthread_sigmask(signal.SIG_BLOCK, [args.wake])
 publish()
 status("ready %d" % pid)
 

@@ -61,8 +61,11 @@ start_fake stuck --stuck
 expect_refusal "did not settle" "$PID"
 start_fake nohandler --no-handler --dumper lazy
 expect_refusal "no handler for threadsnap's wake signal 40" "$PID"
+start_fake mainblocks --dumper lazy --main-blocks
+expect_refusal "main thread blocks threadsnap's wake signal 40" "$PID"
+grep -q '^SigPnd:[[:space:]]*0*$' "/proc/$PID/task/$PID/status" || fail "a signal was left pending"
 sleep 0.3
-for n in nowake stuck nohandler; do
+for n in nowake stuck nohandler mainblocks; do
   grep -q '^woke\|USR2 HANDLER' "$TMP/$n.status" && fail "$n: something was delivered: $(cat "$TMP/$n.status")"
   [ -z "$(ls "$TMP/$n")" ] || fail "$n: a dump appeared"
 done
