@@ -333,6 +333,20 @@ def wait_dump(t, timeout):
     return None
 
 
+def library_says(t):
+    """The library's latest warning or error, when it is new since we looked
+    (its messages go to its log file, not the program's stderr)."""
+    if t.record is None or t.rng is None:
+        return
+    try:
+        rec = ctl.read_control(t.pid, t.rng)
+    except (ctl.Unreadable, ctl.BadRecord, OSError):
+        return
+    msg = rec.get("last_message", "")
+    if msg and msg != t.record.get("last_message", ""):
+        note("process %d's library says: %s (its log: %s)" % (t.pid, msg, rec.get("log") or "?"))
+
+
 # --- main ----------------------------------------------------------------------------------
 
 class Usage(argparse.ArgumentParser):
@@ -428,6 +442,7 @@ def main(argv=None):
         t.title = ctl.title_of(t.pid)
         t.ppid = ctl.ppid_of(t.pid)
         note("dump of %d: %s" % (t.pid, t.file))
+        library_says(t)
         files.append(t)
     if not files:
         return 1

@@ -36,6 +36,7 @@ ap.add_argument("--trigger-signal", type=int, default=int(signal.SIGUSR2))
 ap.add_argument("--own-usr2", action="store_true")
 ap.add_argument("--stuck", action="store_true")
 ap.add_argument("--no-handler", action="store_true")
+ap.add_argument("--say", help="last_message the record gets with each dump")
 ap.add_argument("--main-blocks", action="store_true",
                 help="the main thread blocks the wake signal (with --dumper lazy)")
 ap.add_argument("--fork", choices=("own", "inherit"),
@@ -56,17 +57,18 @@ pid = os.getpid()
 fd = os.memfd_create("threadsnap-control", 0)
 os.ftruncate(fd, 4096)
 rec = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-state = {"seq": 0, "dumps": 0, "last_dump": "", "dumper_tid": 0}
+state = {"seq": 0, "dumps": 0, "last_dump": "", "dumper_tid": 0, "last_message": ""}
 
 
 def publish():
     def text(seq):
         t = ("threadsnap-control 1\nseq %d\nversion fake-0\npid %d\ndumper_tid %d\n"
              "wake_signal %d\ntrigger_signal %d\ntrigger %s\ndir %s\nlog %s/threadsnap.log\n"
-             "dumps %d\nlast_dump %s\nlast_message \nend\n"
+             "dumps %d\nlast_dump %s\nlast_message %s\nend\n"
              % (seq, pid, state["dumper_tid"], args.wake,
                 args.trigger_signal if args.trigger != "none" else 0, args.trigger,
-                args.dir, args.dir, state["dumps"], state["last_dump"])).encode()
+                args.dir, args.dir, state["dumps"], state["last_dump"],
+                state["last_message"])).encode()
         return t + b"\0" * (4096 - len(t))
     state["seq"] += 1          # odd: the record is being updated
     rec[0:4096] = text(state["seq"])
@@ -90,6 +92,8 @@ def write_dump(who):
                 % (pid, sys.executable, time.time_ns(), pid, pid + 1))
     os.rename(tmp, final)
     state["last_dump"] = final
+    if args.say:
+        state["last_message"] = "%s %d" % (args.say, n)
     publish()
     status("woke on tid %d (%s)" % (threading.get_native_id(), who))
     status("dump " + final)

@@ -50,8 +50,11 @@ grep -q 'USR2 HANDLER RAN' "$TMP/run.status" && fail "the program's SIGUSR2 hand
 kill -0 "$PID" || fail "the program died"
 ok "program owns SIGUSR2: never sent; its main thread's poll never interrupted"
 
-start_fake lazy --dumper lazy
+start_fake lazy --dumper lazy --say "threadsnap: warning: dump"
 "$TS" dump --no-report "$PID" > "$TMP/lazy.path" 2> "$TMP/lazy.err" || fail "lazy dump: $(cat "$TMP/lazy.err")"
+grep -qF "process $PID's library says: threadsnap: warning: dump 1 (its log: $TMP/lazy/threadsnap.log)" "$TMP/lazy.err" ||
+  fail "the library's new message is not shown: $(cat "$TMP/lazy.err")"
+grep -q "says" "$TMP/run.dumperr" && fail "a message shown when the library had none"
 grep -q "^woke on tid $PID (main)" "$TMP/lazy.status" || fail "lazy: not woken on the main thread: $(cat "$TMP/lazy.status")"
 ok "lazy dumper (dumper_tid 0): the wake signal went to the main thread"
 
