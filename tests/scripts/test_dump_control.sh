@@ -88,6 +88,34 @@ grep -q "skipping [0-9]* (sleep)" "$TMP/tree.err" || fail "--tree did not name t
 grep -qx "$TMP/tree/threadsnap.$child.1.txt" "$TMP/tree.out" || fail "--tree did not dump the child: $(cat "$TMP/tree.out" "$TMP/tree.err")"
 ok "--tree: the descendant with a record dumped, the others skipped and named"
 
+# A process without the library that catches every signal and logs it:
+# refused, with or without --signal, and it never receives anything.
+python3 - "$TMP/catchall.status" <<'PY' &
+import os, signal, sys, time
+log = sys.argv[1]
+def h(n, f):
+    with open(log, "a") as out:
+        out.write("got %d\n" % n)
+for n in range(1, int(signal.SIGRTMAX) + 1):
+    if n not in (9, 19, 32, 33):
+        try:
+            signal.signal(n, h)
+        except (OSError, ValueError):
+            pass
+open(log, "a").write("ready %d\n" % os.getpid())
+while True:
+    time.sleep(1)
+PY
+PID=$!; started "$PID"
+wait_for_line "$TMP/catchall.status" '^ready ' 10
+expect_refusal "does not have libthreadsnap loaded" "$PID"
+expect_refusal "does not have libthreadsnap loaded" --signal USR2 "$PID"
+expect_refusal "does not have libthreadsnap loaded" --signal 40 "$PID"
+expect_refusal "does not have libthreadsnap loaded" --tree "$PID"
+sleep 0.3
+grep -q '^got' "$TMP/catchall.status" && fail "a signal reached the process without the library: $(cat "$TMP/catchall.status")"
+ok "no library: refused, not one signal delivered"
+
 # A forked child still maps its parent's record: that record is not the
 # child's (its pid says so). Without a record of its own: refused; with one:
 # the child's own is used.
