@@ -220,8 +220,16 @@ def _read_range(pid, rng, size=CONTROL_SIZE):
             return f.read(size)
     except (OSError, OverflowError, ValueError) as e:
         errors.append("mem: %s" % (getattr(e, "strerror", None) or e))
-    raise Unreadable("cannot read it (%s): run as the process's user with ptrace "
-                     "access, or as root" % "; ".join(errors))
+    hint = "run as the process's user with ptrace access, or as root"
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = f.read().strip()
+        if scope != "0" and os.geteuid() != 0:
+            hint = ("kernel.yama.ptrace_scope is %s, so only root (or CAP_SYS_PTRACE) may "
+                    "read another process's memory: run threadsnap dump as root" % scope)
+    except OSError:
+        pass
+    raise Unreadable("cannot read it (%s): %s" % ("; ".join(errors), hint))
 
 
 def parse_record(data):
