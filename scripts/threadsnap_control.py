@@ -389,12 +389,12 @@ def live_environ(pid, lines):
 
 def old_trigger_in_force(pid, lines):
     """The trigger signal the (pre-control-record) library has in force in pid:
-    0 when it stepped aside or is off; None when it cannot be read (no symbol
-    table, or no access to the process's memory)."""
+    0 when it stepped aside or is off. Raises Unreadable saying why when it
+    cannot be read (no symbol table, or no access to the process's memory)."""
     maps = library_mappings(lines)
     base = next((m for m in maps if m[2] == 0), None)
     if base is None:
-        return None
+        raise Unreadable("the library's first mapping is not in /proc/%d/maps" % pid)
     lo, _hi, _off, path, rng = base
     value = None
     for source in ("/proc/%d/map_files/%s" % (pid, rng), path):
@@ -405,17 +405,21 @@ def old_trigger_in_force(pid, lines):
         except (OSError, struct.error, IndexError):
             continue
     if value is None:
-        return None
+        raise Unreadable("%s has no symbol table (stripped?)" % path)
     try:
         with open("/proc/%d/mem" % pid, "rb", buffering=0) as f:
             f.seek(lo + value)
             raw = f.read(4)
-    except (OSError, OverflowError, ValueError):
-        return None
+    except (OSError, OverflowError, ValueError) as e:
+        raise Unreadable("its memory cannot be read (%s; needs ptrace access: root, or "
+                         "kernel.yama.ptrace_scope 0)" % (getattr(e, "strerror", None) or e)) \
+            from None
     if len(raw) != 4:
-        return None
+        raise Unreadable("short read of its memory")
     sig, = struct.unpack("<i", raw)
-    return sig if 0 <= sig <= 64 else None
+    if not 0 <= sig <= 64:
+        raise Unreadable("the library's trigger variable holds %d" % sig)
+    return sig
 
 
 # --- signals ---------------------------------------------------------------------------

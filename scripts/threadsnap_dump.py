@@ -172,7 +172,10 @@ def decide_without_record(t, lines, override):
         env = ctl.live_environ(t.pid, lines)
         trusted = env is not None and ctl.LIB_RE.search(env.get("LD_PRELOAD", "")) is not None
     env_sig = env.get("THREADSNAP_SIGNAL") if trusted else None
-    in_force = ctl.old_trigger_in_force(t.pid, lines)
+    try:
+        in_force, unknown_why = ctl.old_trigger_in_force(t.pid, lines), None
+    except ctl.Unreadable as e:
+        in_force, unknown_why = None, str(e)
     if trusted:
         t.dir = env.get("THREADSNAP_DIR") or env.get("TMPDIR") or "/tmp"
     if in_force == 0 or (in_force is None and env_sig == "none"):
@@ -203,10 +206,17 @@ def decide_without_record(t, lines, override):
         raise Refused("signal %s is not the trigger of %s (it is %s); its handler may be the "
                       "program's, so nothing was sent"
                       % (ctl.signal_name(sig), t.who, ctl.signal_name(configured)))
-    if configured is None:
-        note("warning: %s: cannot verify that signal %s is threadsnap's (environment "
-             "rewritten, library state unreadable); sending it because --signal says so"
-             % (t.who, ctl.signal_name(sig)))
+    if in_force is None:
+        # Whether the library still owns the signal or the program took it
+        # over (a JVM, PostgreSQL) cannot be seen: only an explicit --signal.
+        if override is None:
+            raise Refused("cannot tell whether signal %s of %s is still threadsnap's or was "
+                          "taken over by the program: this library publishes no control "
+                          "record and %s; nothing sent. If you know the program does not "
+                          "handle signal %d itself, pass --signal %d"
+                          % (ctl.signal_name(sig), t.who, unknown_why, sig, sig))
+        note("warning: %s: cannot verify that signal %s is still threadsnap's (%s); sending "
+             "it because --signal says so" % (t.who, ctl.signal_name(sig), unknown_why))
     if t.dir is None:
         note("warning: %s: its environment was rewritten, so its dump directory is unknown; "
              "looking in /tmp (use --dir)" % t.who)
