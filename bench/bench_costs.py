@@ -14,6 +14,7 @@ MICRO_TIME = {  # which clock a benchmark is judged on
     "BM_SemPostWait": "cpu_time", "BM_ReadReadyPipe": "cpu_time",
     "BM_CondPingPong/real_time": "real_time", "BM_CondPingPongSameCpu/real_time": "real_time",
     "BM_CreateJoin/real_time": "real_time", "BM_CreateJoinSameCpu/real_time": "real_time",
+    "BM_ForkExitWait/real_time": "real_time",
 }
 
 

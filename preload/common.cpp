@@ -1,7 +1,23 @@
-// threadsnap: stderr lines; see common.h.
+// threadsnap: threadsnap's log; see common.h.
 #include "preload/common.h"
 
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "preload/config.h"
+#include "preload/control.h"
+
 namespace threadsnap::detail {
+
+std::atomic<pid_t> g_pid{0};
+
+void log_reset() { g_pid.store(raw_getpid(), std::memory_order_relaxed); }
+
+void log_path(Line& out) {
+  if (g_config.log_to == kLogFile)
+    out.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(raw_getpid())).s(".log");
+}
 
 void log_line(Line& text) {
   int saved = errno;
@@ -13,7 +29,19 @@ void log_line(Line& text) {
   const char* t = text.data();
   for (size_t i = 0; i < text.size() && n < sizeof(out) - 1; ++i) out[n++] = t[i];
   out[n++] = '\n';
-  raw_write(2, out, n);
+  if (g_config.log_to == kLogStderr) {
+    raw_write(2, out, n);
+  } else if (g_config.log_to == kLogFile) {
+    Line path;
+    log_path(path);
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      raw_write(static_cast<int>(fd), out, n);
+      raw_syscall(SYS_close, fd);
+    }
+  }
+  if (strncmp(t, "wrote ", 6) != 0) control_set_message(t);
   errno = saved;
 }
 

@@ -63,6 +63,13 @@ bool set_stop_timeout(const char* v) {
   g_config.stop_timeout_ms = static_cast<int>(n);
   return true;
 }
+bool set_log(const char* v) {
+  if (strcmp(v, "file") == 0) g_config.log_to = kLogFile;
+  else if (strcmp(v, "stderr") == 0) g_config.log_to = kLogStderr;
+  else if (strcmp(v, "none") == 0) g_config.log_to = kLogNone;
+  else return false;
+  return true;
+}
 bool set_quiet(const char* v) {
   g_config.quiet = !(strcmp(v, "0") == 0 || strcmp(v, "") == 0);
   return true;
@@ -105,6 +112,7 @@ const Option kOptions[] = {
     {"THREADSNAP_MAX_FRAMES", "128", set_max_frames},
     {"THREADSNAP_STOP_TIMEOUT_MS", "1000", set_stop_timeout},
     {"THREADSNAP_QUIET", "unset", set_quiet},
+    {"THREADSNAP_LOG", "file", set_log},
     {"THREADSNAP_STACK_KB", "64", set_stack_kb},
     {"THREADSNAP_TEST_SWEEP_DELAY_MS", "0", set_sweep_delay},
     {"THREADSNAP_TEST_TORN", "0", set_torn},
@@ -122,6 +130,7 @@ void set_defaults() {
   g_config.max_frames = 128;
   g_config.stop_timeout_ms = 1000;
   g_config.quiet = false;
+  g_config.log_to = kLogFile;
   g_config.stack_copy_bytes = 64 * 1024;
   g_config.test_sweep_delay_ms = 0;
   g_config.test_torn = false;
@@ -153,6 +162,10 @@ int parse_signal_name(const char* s) {
 void config_load() {
   int saved = errno;
   set_defaults();
+  // Where the warnings below go depends on these two: set them first.
+  if (const char* v = getenv("THREADSNAP_DIR")) set_dir(v);
+  if (const char* v = getenv("THREADSNAP_LOG")) set_log(v);
+  log_reset();
   for (const Option& o : kOptions) {
     const char* v = getenv(o.name);
     if (v && !o.set(v)) {

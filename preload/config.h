@@ -19,12 +19,15 @@ struct Config {
   int max_frames;            // THREADSNAP_MAX_FRAMES
   int stop_timeout_ms;       // THREADSNAP_STOP_TIMEOUT_MS
   bool quiet;                // THREADSNAP_QUIET
+  int log_to;                // THREADSNAP_LOG: kLogFile, kLogStderr or kLogNone
   size_t stack_copy_bytes;   // THREADSNAP_STACK_KB: stack bytes copied per thread
   int test_sweep_delay_ms;   // THREADSNAP_TEST_SWEEP_DELAY_MS (tests only)
   bool test_torn;            // THREADSNAP_TEST_TORN (tests only: no cut)
   bool test_named_temp;      // THREADSNAP_TEST_NAMED_TEMP (tests only: no O_TMPFILE)
   int test_write_delay_ms;   // THREADSNAP_TEST_WRITE_DELAY_MS (tests only: pause before naming)
 };
+
+enum LogTo { kLogFile = 0, kLogStderr = 1, kLogNone = 2 };
 
 extern Config g_config;
 

@@ -260,6 +260,7 @@ void stop1_walk_and_signal(uint32_t gen) {
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();
   bool torn = g_config.test_torn;
+  int stop_signal = g_stop_signal.load(std::memory_order_relaxed);
   // The hot loop reads one word per thread, with counters in registers (a
   // global counter would be reloaded after every atomic load); everything
   // else is for the few threads that run or start.
@@ -285,8 +286,14 @@ void stop1_walk_and_signal(uint32_t gen) {
       note_done(r, gen);
       continue;
     }
+    if (TS_UNLIKELY(!stop_signal) && try_claim(r, gen)) {
+      // No signal left to stop it with (the program took them all).
+      capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
+      note_done(r, gen);
+      continue;
+    }
     g_signalled[signalled++] = i;
-    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal) == -ESRCH &&
+    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal) == -ESRCH &&
         try_claim(r, gen)) {
       // Gone already (a foreign thread that exited): not in this dump.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
@@ -318,6 +325,7 @@ void torn_capture(uint32_t gen, uint64_t start_ns) {
 // --- the sweep ----------------------------------------------------------------
 
 void sweep(uint32_t gen, Via via) {
+  uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
     Record* r = record_at(g_members[i]);
     if (try_claim(r, gen)) {
@@ -333,6 +341,16 @@ void sweep(uint32_t gen, Via via) {
     for (uint32_t i = 0; i < g_member_count && all; ++i)
       if (before(record_at(g_members[i])->done.load(std::memory_order_seq_cst), gen)) all = false;
     if (all) break;
+    if (now_ns() >= deadline) {
+      // Every wait of the dumper is bounded: a claim never finished (its
+      // thread stopped or jumped away between claim and done) is given up.
+      for (uint32_t i = 0; i < g_member_count; ++i) {
+        Record* r = record_at(g_members[i]);
+        if (before(r->done.load(std::memory_order_seq_cst), gen))
+          r->abandoned_gen.store(gen, std::memory_order_seq_cst);
+      }
+      break;
+    }
     timespec ms = {0, 1000000};
     futex_wait(&g_arrivals, seen, &ms);
   }
@@ -489,6 +507,7 @@ void recheck_silent_threads() {
 void unwind_members(bool modules_changed) {
   unwinder_begin(modules_changed);
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
     Capture* c = slot_at(g_members[i]);
     if (c->via != kViaTimeout && c->via != kViaStart)
       unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
@@ -504,8 +523,15 @@ void sleep_ms(int ms) {
 
 // --- the other threads' side ---------------------------------------------------
 
-void stop_signal_handler(int, siginfo_t*, void* ucv) {
+void stop_signal_handler(int, siginfo_t* si, void* ucv) {
   int saved = errno;
+  // Sent by another process (threadsnap dump, to the main thread of a
+  // process that has no dumper yet): a request for a dump. Our own stops
+  // come from this pid.
+  if (si && si->si_code == SI_TKILL && si->si_pid != g_pid.load(std::memory_order_relaxed)) {
+    auto* uc = static_cast<const ucontext_t*>(ucv);
+    request_dump(static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]), true);
+  }
   if (g_active.load(std::memory_order_seq_cst)) {
     uint32_t gen = g_gen.load(std::memory_order_seq_cst);
     // A thread made by a raw clone without its own TLS sees another
@@ -594,6 +620,7 @@ void take_dump() {
   g_registry_lock.lock();
   uint32_t gen = g_gen.load() + 1;
   if (gen == 0) gen = 1;
+  t.gen = gen;
   g_busy.store(1, std::memory_order_relaxed);
   g_gen.store(gen, std::memory_order_seq_cst);
   g_active.store(1, std::memory_order_seq_cst);

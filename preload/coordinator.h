@@ -12,6 +12,7 @@ struct DumpTimes {
   uint64_t time_ns;   // CLOCK_REALTIME at stop 1
   uint64_t stop1_mono_ns;  // CLOCK_MONOTONIC at stop 1
   uint64_t stop1_ns, sweep_ns, stop2_ns;
+  uint32_t gen;       // the dump's generation
 };
 
 // The dumper thread: takes one dump and writes it. NOT async-signal-safe.

@@ -1,32 +1,51 @@
-// threadsnap: start-up (constructor), the trigger signal, the dumper thread
-// and fork.
+// threadsnap: start-up (constructor), the signals, the dumper thread and
+// fork.
 //
-// The trigger handler only writes to an eventfd; the dumper thread, created
-// with every signal blocked, reads it and takes the dump. Triggers that
-// arrive during a dump add up in the eventfd and give exactly one more.
+// What the program can see of threadsnap is kept to the least:
+// - No thread until one is needed: the dumper starts with the program's
+//   first pthread_create, or when a dump is asked for. A single-threaded
+//   process stays single-threaded (unshare(CLONE_NEWUSER) needs that), and a
+//   forked child that only execs never starts one.
+// - No file descriptor: the dumper is woken by a signal sent to it alone
+//   (it keeps every signal blocked and takes this one with sigtimedwait), and
+//   it works in a file table of its own (close_range(CLOSE_RANGE_UNSHARE)):
+//   nothing it opens takes a number in the program's table or leaks into
+//   the program's children.
+// - No signal the program uses: the stop signal is a real-time signal nobody
+//   handles; if the program later sets it (any disposition), threadsnap moves
+//   to another one. What the program reads back with sigaction is what it
+//   would read without threadsnap.
+// - No process kept alive: when the last program thread ends, the dumper
+//   ends too, so the process exits as it would without it.
 #include "preload/entry.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include <cstring>
 
 #include "preload/alloc.h"
 #include "preload/config.h"
+#include "preload/control.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
 #include "preload/writer.h"
 #include "shim/calls.h"
+#include "unwind/capture.h"
 #include "unwind/unwinder.h"
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 namespace threadsnap::detail {
 
 char g_process_name[16];
 constinit thread_local unsigned t_trigger_hits TS_TLS = 0;
-int g_stop_signal = 0;
+std::atomic<int> g_stop_signal{0};
 std::atomic<int> g_trigger_signal{0};
 
 int real_pthread_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
@@ -35,19 +54,62 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 namespace {
 
 std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
-std::atomic<int> g_event_fd{-1};
-std::atomic<int> g_stepped_aside{0};
 
-void trigger_handler(int) {
-  int saved = errno;
-  ++t_trigger_hits;
-  wake_dumper();
-  errno = saved;
+// The dumper: 0 none, 1 being started, 2 running.
+std::atomic<int> g_dumper_state{0};
+std::atomic<pid_t> g_dumper_tid{0};
+std::atomic<int> g_dump_wanted{0};     // a dump was asked for before the dumper ran
+std::atomic<int> g_dumper_leave{0};    // step aside (unshare/setns): the dumper ends
+std::atomic<uint64_t> g_program_sigs{0};  // signals the program has set (bit sig-1)
+uintptr_t g_restorer = 0;              // glibc's signal return trampoline
+
+// --- fork and dump gate --------------------------------------------------------
+// A child must not inherit mimalloc's or libunwind's locks held by a dumper
+// that does not exist there, and the stop signal must not move under a
+// dump. So fork (and a move) waits until no dump is under way, and no dump
+// starts meanwhile (Dekker on g_gate_pending / g_dump_running).
+std::atomic<uint32_t> g_gate_pending{0};
+std::atomic<uint32_t> g_dump_running{0};
+std::atomic<uint32_t> g_gate_sleeper{0};  // the dumper waits for the gate
+
+void dump_begin() {
+  for (;;) {
+    g_dump_running.store(1, std::memory_order_seq_cst);
+    uint32_t f = g_gate_pending.load(std::memory_order_seq_cst);
+    if (!f) return;
+    g_dump_running.store(0, std::memory_order_seq_cst);
+    futex_wake_all(&g_dump_running);
+    g_gate_sleeper.store(1, std::memory_order_seq_cst);
+    futex_wait(&g_gate_pending, f);
+    g_gate_sleeper.store(0, std::memory_order_seq_cst);
+  }
+}
+
+void dump_end() {
+  g_dump_running.store(0, std::memory_order_seq_cst);
+  futex_wake_all(&g_dump_running);
+}
+
+// The caller may be signalled by a stop while it waits here: it is running,
+// not in a wrapper, so its handler captures it as usual.
+void gate_enter() {
+  g_gate_pending.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t d = g_dump_running.load(std::memory_order_seq_cst);
+    if (!d) break;
+    futex_wait(&g_dump_running, d);
+  }
+}
+
+void gate_exit() {
+  if (g_gate_pending.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      g_gate_sleeper.load(std::memory_order_seq_cst))
+    futex_wake_all(&g_gate_pending);
 }
 
 // Loads the private allocator and the unwinder on the first dump, so that a
-// process that is never dumped (every child of a `threadsnap run` shell
-// script, say) pays nothing for them. On the dumper thread, before any stop.
+// process that is never dumped pays nothing for them. On the dumper thread,
+// before any stop.
 void load_helpers_once() {
   static bool loaded = false;
   if (loaded) return;
@@ -58,53 +120,115 @@ void load_helpers_once() {
     log_msg("warning: libunwind-x86_64.so.8 not usable; unwinding with frame pointers");
 }
 
-// fork and the dumper: a child must not inherit mimalloc's or libunwind's
-// locks held by a dumper that does not exist there. So fork waits until no
-// dump is under way, and no dump starts while a fork is being prepared
-// (Dekker on g_forks_pending / g_dump_running).
-std::atomic<uint32_t> g_forks_pending{0};
-std::atomic<uint32_t> g_dump_running{0};
+// "Threads:" of /proc/self/status... field 20 of /proc/self/stat: the
+// kernel's count of this process's threads, or -1.
+long kernel_thread_count() {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+  raw_syscall(SYS_close, fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');  // the name may hold spaces and ')'
+  if (!p) return -1;
+  int field = 2;
+  for (++p; *p && field < 20; ++p)
+    if (*p == ' ') ++field;
+  long v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
+  return v;
+}
 
-void dump_begin() {
-  for (;;) {
-    g_dump_running.store(1, std::memory_order_seq_cst);
-    uint32_t f = g_forks_pending.load(std::memory_order_seq_cst);
-    if (!f) return;
-    g_dump_running.store(0, std::memory_order_seq_cst);
-    futex_wake_all(&g_dump_running);
-    futex_wait(&g_forks_pending, f);
+// The dumper's own file table, empty: what it opens (dump files, /proc,
+// libunwind's pipe, the log) never takes a number the program would get, and
+// never leaks into the program's children. With THREADSNAP_LOG=stderr it
+// keeps a reference to fd 2 to write there.
+void private_file_table() {
+  unsigned first = g_config.log_to == kLogStderr ? 3 : 0;
+  if (raw_syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_UNSHARE) != 0) return;
+  if (first) {
+    raw_syscall(SYS_close, 0);
+    raw_syscall(SYS_close, 1);
   }
 }
 
-void dump_end() {
-  g_dump_running.store(0, std::memory_order_seq_cst);
-  futex_wake_all(&g_dump_running);
+// Whether process_vm_readv may be used: a seccomp filter may kill on it
+// (systemd's SystemCallFilter=), and a killed process is the one harm a
+// dump must never do. Checked in the calling thread's own status.
+void check_seccomp() {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/status"),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[4096];
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
+  raw_syscall(SYS_close, fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  if (const char* p = strstr(buf, "\nSeccomp:\t"))
+    if (p[10] != '0') safe_read_forbid();
+}
+
+// Waits up to `ms` for our wake signal. True if it came.
+bool wait_wake(int ms) {
+  sigset_t set;
+  sigemptyset(&set);
+  int sig = g_stop_signal;
+  if (sig) sigaddset(&set, sig);
+  timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  long r = raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), 0,
+                       reinterpret_cast<long>(&ts), 8);
+  if (r <= 0) return false;
+  // Wakes that came meanwhile are this one (triggers coalesce).
+  timespec zero = {0, 0};
+  while (raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), 0,
+                     reinterpret_cast<long>(&zero), 8) > 0) {
+  }
+  return true;
 }
 
 void* dumper_main(void*) {
-  unwinder_thread_keeps_signals_blocked();  // started with every signal blocked
+  // Started with every signal blocked: the program may expect one thread to
+  // take its signals, and ours are taken here only by sigtimedwait.
+  raw_syscall(SYS_prctl, PR_SET_NAME, reinterpret_cast<long>("threadsnap"));
+  private_file_table();
+  unwinder_thread_keeps_signals_blocked();
+  g_dumper_tid.store(raw_gettid(), std::memory_order_seq_cst);
+  g_dumper_state.store(2, std::memory_order_seq_cst);
+  control_publish();
+  int alone_polls = 0;
   for (;;) {
-    uint64_t n = 0;
-    int fd = g_event_fd.load(std::memory_order_relaxed);
-    long r = raw_syscall(SYS_read, fd, reinterpret_cast<long>(&n), sizeof(n));
-    if (r == -EINTR || r == -EAGAIN) continue;
-    if (r < 0) {
-      log_msg("error: the dumper cannot read its trigger; dumps are off");
-      return nullptr;
+    bool alone_check = g_live_threads.load(std::memory_order_seq_cst) == 0;
+    // While no program thread is left, look often at first (the last one is
+    // finishing its exit), then less (a helper thread of glibc's lives on).
+    int ms = alone_check ? (alone_polls < 200 ? 5 : 1000) : 1000;
+    alone_polls = alone_check ? alone_polls + 1 : 0;
+    bool woken = wait_wake(ms);
+    if (g_dumper_leave.load(std::memory_order_seq_cst)) break;
+    if (g_live_threads.load(std::memory_order_seq_cst) == 0) {
+      // Every program thread has ended: end too, so that the process exits
+      // as it would without us (glibc calls exit(0) after the last thread).
+      // A thread we do not track (a glibc helper) keeps it alive, as it
+      // would without us.
+      long n = kernel_thread_count();
+      if (n <= 1) break;
     }
+    if (!woken && !g_dump_wanted.exchange(0)) continue;
+    g_dump_wanted.store(0);
     dump_begin();
+    check_seccomp();
     load_helpers_once();
     take_dump();
     dump_end();
   }
+  g_dumper_tid.store(0, std::memory_order_seq_cst);
+  g_dumper_state.store(0, std::memory_order_seq_cst);
+  control_publish();
+  return nullptr;
 }
 
-bool start_dumper() {
-  int fd = static_cast<int>(raw_syscall(SYS_eventfd2, 0, EFD_CLOEXEC));
-  if (fd < 0) return false;
-  g_event_fd.store(fd, std::memory_order_relaxed);
-  // Every signal blocked: the program may expect one thread to take its
-  // signals, and our own must never land here.
+bool start_dumper_now() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -116,34 +240,91 @@ bool start_dumper() {
   int rc = real_pthread_create(&t, &attr, dumper_main, nullptr);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (rc == 0) pthread_setname_np(t, "threadsnap");
   return rc == 0;
 }
 
-// The first real-time signal nobody handles: used to stop running threads.
-int pick_stop_signal() {
-  for (int sig = SIGRTMIN + 4; sig <= SIGRTMAX - 4; ++sig) {
-    struct sigaction old;
-    if (real_sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
-        !(old.sa_flags & SA_SIGINFO))
-      return sig;
+// Starts the dumper unless it runs or is starting. NOT async-signal-safe in
+// general (pthread_create): callers make sure the calling thread holds no
+// lock of glibc's (see dumper_wanted).
+void ensure_dumper() {
+  if (g_disabled || raw_getpid() != g_pid.load(std::memory_order_relaxed)) return;
+  int expected = 0;
+  if (!g_dumper_state.compare_exchange_strong(expected, 1)) return;
+  g_entry_work.fetch_and(~kWorkDumper, std::memory_order_seq_cst);
+  control_create_once();  // a fork child may have none yet
+  g_dumper_leave.store(0, std::memory_order_seq_cst);
+  if (!start_dumper_now()) {
+    g_dumper_state.store(0);
+    log_msg("error: cannot start the dumper thread; no dump until the next try");
+  }
+}
+
+// Whether the stack from sp up holds the return trampoline of a signal
+// frame: then this code runs inside a handler of the program's, which may
+// have interrupted malloc or the loader. Outside the thread's known stack
+// (an alternate signal stack) counts as inside.
+#if defined(__SANITIZE_ADDRESS__)
+__attribute__((no_sanitize("address")))
+#endif
+bool inside_a_handler(uintptr_t sp) {
+  Record* r = t_self;
+  if (!r || !r->stack_hi || !g_restorer || sp < r->stack_lo || sp >= r->stack_hi) return true;
+  for (uintptr_t p = sp & ~uintptr_t{7}; p + 8 <= r->stack_hi; p += 8)
+    if (*reinterpret_cast<const volatile uintptr_t*>(p) == g_restorer) return true;
+  return false;
+}
+
+// The first real-time signal nobody handles and the program has not set,
+// except `avoid` and the trigger; failing that, one the program set to the
+// default action (after a "reset every real-time signal" loop). 0 if none.
+int pick_stop_signal(int avoid) {
+  uint64_t prog = g_program_sigs.load(std::memory_order_relaxed);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int sig = SIGRTMIN + 4; sig <= SIGRTMAX - 4; ++sig) {
+      if (sig == avoid || sig == g_config.trigger_signal) continue;
+      bool set = (prog >> (sig - 1)) & 1;
+      if (pass == 0 && set) continue;
+      struct sigaction old;
+      if (real_sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+          !(old.sa_flags & SA_SIGINFO))
+        return sig;
+    }
   }
   return 0;
 }
 
-void install_handlers() {
-  g_stop_signal = pick_stop_signal();
-  if (!g_stop_signal) {
-    log_msg("error: no free real-time signal to stop threads with; threadsnap is off");
-    g_disabled = true;
-    return;
-  }
+bool install_stop_handler(int sig) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = stop_signal_handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigfillset(&sa.sa_mask);
-  real_sigaction(g_stop_signal, &sa, nullptr);
+  return real_sigaction(sig, &sa, nullptr) == 0;
+}
+
+void trigger_handler(int, siginfo_t*, void* ucv) {
+  int saved = errno;
+  ++t_trigger_hits;
+  request_dump(static_cast<uintptr_t>(static_cast<ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]),
+               true);
+  errno = saved;
+}
+
+void install_handlers() {
+  g_stop_signal.store(pick_stop_signal(0));
+  if (!g_stop_signal || !install_stop_handler(g_stop_signal)) {
+    log_msg("error: no free real-time signal to stop threads with; threadsnap is off");
+    g_disabled = true;
+    return;
+  }
+  struct {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } k = {};
+  if (raw_syscall(SYS_rt_sigaction, g_stop_signal, 0, reinterpret_cast<long>(&k), 8) == 0)
+    g_restorer = reinterpret_cast<uintptr_t>(k.restorer);
 
   int trig = g_config.trigger_signal;
   if (!trig) return;
@@ -153,76 +334,152 @@ void install_handlers() {
                                             : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
   if (taken) {
     Line l;
-    l.s("signal ").i(trig).s(" already has a handler in this program; the signal trigger is off (set THREADSNAP_SIGNAL to a free signal)");
+    l.s("signal ").i(trig).s(" already has a handler in this program; the signal trigger is off (threadsnap dump still works)");
     log_line(l);
     return;
   }
+  struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = trigger_handler;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_sigaction = trigger_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   real_sigaction(trig, &sa, nullptr);
   g_trigger_signal.store(trig, std::memory_order_relaxed);
 }
 
-// The forking thread may be signalled by a stop while it waits here: it is
-// running, not in a wrapper, so its handler captures it as usual.
 void atfork_prepare() {
-  g_forks_pending.fetch_add(1, std::memory_order_seq_cst);
-  for (;;) {
-    uint32_t d = g_dump_running.load(std::memory_order_seq_cst);
-    if (!d) break;
-    futex_wait(&g_dump_running, d);
-  }
+  gate_enter();
   g_registry_lock.lock();
-}
-
-void forks_done() {
-  g_forks_pending.fetch_sub(1, std::memory_order_seq_cst);
-  futex_wake_all(&g_forks_pending);
 }
 
 void atfork_parent() {
   g_registry_lock.unlock();
-  forks_done();
+  gate_exit();
+}
+
+// Each page written in the child costs it a copy-on-write fault: only what
+// differs is written.
+template <typename T, typename V>
+void set_in_child(std::atomic<T>& a, V v) {
+  if (a.load(std::memory_order_relaxed) != static_cast<T>(v)) a.store(static_cast<T>(v), std::memory_order_relaxed);
 }
 
 void atfork_child() {
-  g_forks_pending.store(0, std::memory_order_relaxed);
-  g_dump_running.store(0, std::memory_order_relaxed);
-  // Only this thread exists now: a clean registry, a new dumper. A dump the
+  set_in_child(g_gate_pending, 0);
+  set_in_child(g_dump_running, 0);
+  // Only this thread exists now: a clean registry and no dumper (one starts
+  // when this process creates a thread or is asked for a dump). A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
+  set_in_child(g_live_threads, t_self ? 1 : 0);
   writer_after_fork_child();
-  int fd = g_event_fd.load(std::memory_order_relaxed);
-  if (fd >= 0) raw_syscall(SYS_close, fd);
-  g_event_fd.store(-1);
-  if (!g_disabled && !start_dumper()) log_msg("error: cannot start the dumper in the child");
+  set_in_child(g_dumper_state, 0);
+  set_in_child(g_dumper_tid, 0);
+  set_in_child(g_dump_wanted, 0);
+  set_in_child(g_dumper_leave, 0);
+  log_reset();
+  control_after_fork_child();
+  g_entry_work.store(kWorkRecord, std::memory_order_relaxed);
 }
 
 }  // namespace
 
-void wake_dumper() {
-  int fd = g_event_fd.load(std::memory_order_relaxed);
-  if (fd < 0) return;
-  uint64_t one = 1;
-  raw_syscall(SYS_write, fd, reinterpret_cast<long>(&one), sizeof(one));
+std::atomic<int> g_entry_work{0};
+
+pid_t dumper_tid() { return g_dumper_tid.load(std::memory_order_relaxed); }
+
+void request_dump(uintptr_t sp, bool in_handler) {
+  pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
+  if (t && raw_getpid() == g_pid.load(std::memory_order_relaxed)) {
+    raw_tgkill(raw_getpid(), t, g_stop_signal);
+    return;
+  }
+  g_dump_wanted.store(1, std::memory_order_seq_cst);
+  g_entry_work.fetch_or(kWorkDumper, std::memory_order_seq_cst);
+  // No dumper yet (a single-threaded process). Start it here if this thread
+  // can hold no lock of glibc's: in a handler, only if it interrupted a
+  // wrapped blocking call; never inside a handler of the program's.
+  if (in_handler && !t_depth) return;
+  if (inside_a_handler(sp)) return;
+  ensure_dumper();
 }
 
-void signal_taken_by_program(int sig) {
+void entry_work_slow() {
+  int w = g_entry_work.load(std::memory_order_seq_cst);
+  if (w & kWorkRecord) control_create_once();
+  uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if ((w & kWorkDumper) && !inside_a_handler(sp)) ensure_dumper();
+}
+
+void note_no_program_threads() {
+  pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
+  if (t) raw_tgkill(raw_getpid(), t, g_stop_signal);
+}
+
+void dumper_step_aside() {
+  // Other program threads: the namespace call fails as it would anyway.
+  if (g_live_threads.load(std::memory_order_seq_cst) > 1) return;
+  pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
+  if (!t) return;
+  g_dumper_leave.store(1, std::memory_order_seq_cst);
+  pid_t pid = raw_getpid();
+  raw_tgkill(pid, t, g_stop_signal);
+  // Until the kernel has released the thread (then the process is single
+  // threaded again); bounded, like every wait of ours.
+  for (int i = 0; i < 20000 && raw_tgkill(pid, t, 0) != -ESRCH; ++i) {
+    timespec ts = {0, 100000};
+    raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+  }
+}
+
+bool owns_signal(int sig) {
+  if (sig <= 0 || g_disabled) return false;
+  return sig == g_stop_signal || sig == g_trigger_signal.load(std::memory_order_relaxed);
+}
+
+void program_sets_signal(int sig) {
+  if (sig <= 0 || sig > 64) return;
+  g_program_sigs.fetch_or(uint64_t{1} << (sig - 1), std::memory_order_relaxed);
+  if (!owns_signal(sig)) return;
+  // Nothing here may be interrupted by a handler of the program's that sets
+  // a signal too (the gate, the record's lock).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   if (sig == g_trigger_signal.load(std::memory_order_relaxed)) {
     g_trigger_signal.store(0, std::memory_order_relaxed);
-    if (!g_stepped_aside.exchange(1)) {
-      Line l;
-      l.s("the program installed its own handler for signal ").i(sig)
-          .s("; threadsnap's signal trigger is off (set THREADSNAP_SIGNAL to a free signal)");
-      log_line(l);
-    }
-  } else if (sig == g_stop_signal) {
     Line l;
-    l.s("the program took signal ").i(sig).s(", which threadsnap uses to stop threads; dumps may time out");
+    l.s("the program installed its own handler (or action) for signal ").i(sig)
+        .s("; a kill by hand no longer triggers dumps (threadsnap dump still works)");
     log_line(l);
   }
+  if (sig == g_stop_signal) {
+    // Move to another signal before the program's disposition takes effect:
+    // no dump is under way meanwhile (the gate), so none of ours is in
+    // flight.
+    gate_enter();
+    int next = pick_stop_signal(sig);
+    if (next && install_stop_handler(next)) {
+      g_stop_signal.store(next);
+    } else {
+      g_stop_signal.store(0);
+      log_msg("warning: no free real-time signal left; running threads are no longer captured");
+    }
+    gate_exit();
+    pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
+    if (t && g_stop_signal) raw_tgkill(raw_getpid(), t, g_stop_signal);  // wait on the new one
+    // Once: a program that resets every real-time signal moves us many times.
+    static bool said = false;
+    if (!said) {
+      said = true;
+      Line l;
+      l.s("the program set signal ").i(sig).s(", which threadsnap used; it now uses ")
+          .i(g_stop_signal).s(" (the control record has the one in force)");
+      log_line(l);
+    }
+  }
+  control_publish();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void ensure_init() {
@@ -232,6 +489,10 @@ void ensure_init() {
   config_load();
   resolve_all_real();
   g_init_state.store(2, std::memory_order_release);
+}
+
+void program_starts_thread() {
+  if (g_dumper_state.load(std::memory_order_relaxed) == 0) ensure_dumper();
 }
 
 }  // namespace threadsnap::detail
@@ -253,18 +514,18 @@ __attribute__((constructor)) static void threadsnap_init() {
       raw_syscall(SYS_close, fd);
     }
   }
+  check_seccomp();
   registry_init_main_thread();
   install_handlers();
+  control_create_once();
   if (g_disabled) return;
-  if (!start_dumper()) {
-    log_msg("error: cannot start the dumper thread; threadsnap is off");
-    g_disabled = true;
-    return;
-  }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  // Loaded late (dlopen) into a process that has threads already, which we
+  // did not see start: it is multi-threaded anyway.
+  if (kernel_thread_count() > 1) ensure_dumper();
 }
 
 TS_EXPORT int threadsnap_trigger(void) {
-  wake_dumper();
+  request_dump(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), false);
   return 0;
 }

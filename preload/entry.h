@@ -1,7 +1,10 @@
-// threadsnap: start-up, the trigger and the dumper thread.
+// threadsnap: start-up, the signals, and the dumper thread's life.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
+#include <cstdint>
 
 namespace threadsnap::detail {
 
@@ -10,18 +13,49 @@ namespace threadsnap::detail {
 // NOT async-signal-safe.
 void ensure_init();
 
-extern char g_process_name[16];
-// Bumped in a thread each time the trigger handler runs in it, so that a
-// wrapper can tell that a wait ended only because of our trigger.
-extern constinit thread_local unsigned t_trigger_hits __attribute__((tls_model("initial-exec")));   // the main thread's name at start-up
-extern int g_stop_signal;         // real-time signal that stops running threads
+extern char g_process_name[16];  // the main thread's name at start-up
+// Bumped in a thread each time the trigger handler runs in it.
+extern constinit thread_local unsigned t_trigger_hits __attribute__((tls_model("initial-exec")));
+// The real-time signal that stops running threads and wakes the dumper; it
+// moves when the program sets it (0: none left).
+extern std::atomic<int> g_stop_signal;
 extern std::atomic<int> g_trigger_signal;  // 0 when the signal trigger is off
 
-// Wakes the dumper (eventfd write). Async-signal-safe.
-void wake_dumper();
+// The dumper's tid, 0 while there is none. Async-signal-safe.
+pid_t dumper_tid();
 
-// The program took a signal threadsnap uses: step aside, say so once.
-// Async-signal-safe (the program may call sigaction from a handler).
-void signal_taken_by_program(int sig);
+// Asks for a dump: wakes the dumper (a signal to it alone), or, while there
+// is none, notes the request and starts the dumper if this thread holds no
+// lock of glibc's: sp is the stack pointer of the code that asked (the
+// interrupted code when in_handler). Async-signal-safe.
+void request_dump(uintptr_t sp, bool in_handler);
+
+// Work left for the next wrapper entry (a call boundary of the program):
+// kWorkDumper, a dump was asked for before the dumper ran (it starts there,
+// unless inside a handler of the program's); kWorkRecord, a fork child has
+// no control record yet (made there, not in every child at fork: a child
+// that only execs never needs one).
+inline constexpr int kWorkDumper = 1, kWorkRecord = 2;
+extern std::atomic<int> g_entry_work;
+void entry_work_slow();
+
+// The program creates a thread: the dumper starts now if it does not run.
+// NOT async-signal-safe.
+void program_starts_thread();
+
+// The registry has no program thread left (called by registry_release).
+// Async-signal-safe.
+void note_no_program_threads();
+
+// unshare/setns need a single-threaded process: if the caller is the only
+// program thread, the dumper ends first (it starts again when needed).
+void dumper_step_aside();
+
+// Whether sig is one of threadsnap's own (stop signal, trigger while on).
+bool owns_signal(int sig);
+
+// The program sets a disposition for sig: threadsnap steps aside from the
+// trigger, or moves its stop signal elsewhere. Normal context.
+void program_sets_signal(int sig);
 
 }  // namespace threadsnap::detail

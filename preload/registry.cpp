@@ -9,6 +9,7 @@
 #include <new>
 
 #include "preload/config.h"
+#include "preload/entry.h"
 
 namespace threadsnap::detail {
 
@@ -22,6 +23,7 @@ std::atomic<uint32_t> g_arrivals{0};
 std::atomic<uint32_t> g_hi_water{0};
 std::atomic<uint32_t> g_busy{0};
 SpinFutexLock g_registry_lock;
+std::atomic<uint32_t> g_live_threads{0};
 bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
@@ -120,12 +122,15 @@ Record* registry_add(Kind initial, bool foreign) {
       }
     }
   }
+  if (!foreign) g_live_threads.fetch_add(1, std::memory_order_seq_cst);
   g_state[index].store(state_word(initial), std::memory_order_seq_cst);
   return r;
 }
 
 void registry_release(Record* r) {
   uint32_t index = r->index;
+  if (!r->foreign && g_live_threads.fetch_sub(1, std::memory_order_seq_cst) == 1)
+    note_no_program_threads();
   if (r->foreign) {
     for (uint32_t i = 0; i < kMaxForeign; ++i) {
       if (g_foreign[i].load(std::memory_order_relaxed) == index + 1) {
@@ -225,32 +230,47 @@ void registry_init_main_thread() {
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
 }
 
+// In a fork child each page written costs a copy-on-write fault (issue 11:
+// fork+exit+wait within 1.2x of plain): write only what differs.
+template <typename T, typename V>
+void set_if_differs(T& x, V v) {
+  if (x != static_cast<T>(v)) x = static_cast<T>(v);
+}
+template <typename T, typename V>
+void set_if_differs(std::atomic<T>& x, V v) {
+  if (x.load(std::memory_order_relaxed) != static_cast<T>(v)) x.store(static_cast<T>(v));
+}
+
 void registry_after_fork_child() {
   // Only the forking thread survives. Its record keeps its index; all the
   // others are freed. No other thread exists, so no atomics are contended.
   g_registry_lock.reset();
-  g_active.store(0);
-  g_busy.store(0);
-  g_free_top = 0;
-  g_zombie_count = 0;
-  for (uint32_t i = 0; i < kMaxForeign; ++i) g_foreign[i].store(0);
-  g_foreign_count.store(0);
+  set_if_differs(g_active, 0);
+  set_if_differs(g_busy, 0);
+  set_if_differs(g_zombie_count, 0);
+  if (g_foreign_count.load()) {
+    for (uint32_t i = 0; i < kMaxForeign; ++i) set_if_differs(g_foreign[i], 0);
+    g_foreign_count.store(0);
+  }
   uint32_t hw = g_hi_water.load();
   Record* self = t_self;
+  uint32_t top = 0;
   for (uint32_t i = hw; i-- > 0;) {
     if (self && self->index == i) continue;
-    g_state[i].store(state_word(kFree));
-    g_free[g_free_top++] = i;
+    set_if_differs(g_state[i], state_word(kFree));
+    set_if_differs(g_free[top], i);
+    ++top;
   }
+  set_if_differs(g_free_top, top);
   if (self) {
     self->tid.store(raw_gettid());
-    self->claimed.store(g_gen.load());
-    self->done.store(g_gen.load());
-    self->zombie = false;
-    self->foreign = false;
-    g_state[self->index].store(state_word(kRunning));
+    set_if_differs(self->claimed, g_gen.load());
+    set_if_differs(self->done, g_gen.load());
+    set_if_differs(self->zombie, false);
+    set_if_differs(self->foreign, false);
+    set_if_differs(g_state[self->index], state_word(kRunning));
   }
-  g_release.store(g_gen.load());
+  set_if_differs(g_release, g_gen.load());
 }
 
 }  // namespace threadsnap::detail

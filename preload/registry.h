@@ -74,6 +74,10 @@ struct alignas(64) Record {
   bool zombie = false;     // released while a dump still needs its slot
   bool omit = false;       // never really existed (failed create, vanished)
   bool timed_out = false;  // did not answer the stop signal last time
+  // A dump whose claim on this thread was never finished (the claimer was
+  // suspended, longjmp'ed or ended between claim and done): that dump lists
+  // it via=timeout from the record, never reading its half-written slot.
+  std::atomic<uint32_t> abandoned_gen{0};
   std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
@@ -99,6 +103,9 @@ extern std::atomic<uint32_t> g_arrivals;  // bumped each time a capture complete
 extern std::atomic<uint32_t> g_hi_water;  // records [0, g_hi_water) may be in use
 extern std::atomic<uint32_t> g_busy;      // a dump is between its stop 1 and its end
 extern SpinFutexLock g_registry_lock;
+// Program threads registered (not foreign), starting ones included. When it
+// drops to 0 the dumper is told (it ends, so that the process can exit).
+extern std::atomic<uint32_t> g_live_threads;
 extern bool g_disabled;                   // set when start-up failed: pass through
 
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.

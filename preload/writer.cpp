@@ -10,6 +10,7 @@
 
 #include "preload/alloc.h"
 #include "preload/config.h"
+#include "preload/control.h"
 #include "shim/calls.h"
 #include "unwind/modules.h"
 
@@ -18,6 +19,7 @@ namespace threadsnap::detail {
 namespace {
 
 uint32_t g_seq = 0;
+uint64_t g_written = 0;  // dumps written by this process
 
 // A growing text buffer from the private allocator.
 class Text {
@@ -103,10 +105,15 @@ pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
 // threads a creator starts.
 bool is_shown(const Record* r, const Capture* c) { return !r->omit && c->tid != 0; }
 
-uint32_t count_shown(const uint32_t* members, uint32_t count) {
+// An abandoned claim (Record::abandoned_gen) is listed from its record.
+bool is_abandoned(const Record* r, uint32_t gen) { return r->abandoned_gen.load() == gen; }
+
+uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
   uint32_t n = 0;
-  for (uint32_t i = 0; i < count; ++i)
-    if (is_shown(record_at(members[i]), slot_at(members[i]))) ++n;
+  for (uint32_t i = 0; i < count; ++i) {
+    const Record* r = record_at(members[i]);
+    if (is_abandoned(r, gen) ? !r->omit : is_shown(r, slot_at(members[i]))) ++n;
+  }
   return n;
 }
 
@@ -145,7 +152,7 @@ void write_title_ppid(Text& out) {
 }
 
 void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes& t) {
-  uint32_t shown = count_shown(members, count);
+  uint32_t shown = count_shown(members, count, t.gen);
   out.s("threadsnap 1\n");
   out.s("pid ").u(static_cast<uint64_t>(raw_getpid())).c('\n');
   const Module* exe = module_at(0);
@@ -171,6 +178,15 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(members[i]);
     const Capture* c = slot_at(members[i]);
+    if (is_abandoned(r, t.gen)) {  // its slot may still change: the record only
+      char name[17] = {};
+      memcpy(name, r->name, 16);
+      out.s("thread tid=").u(static_cast<uint64_t>(r->tid.load())).s(" name=").enc(name[0] ? name : "?")
+          .s(" state=running via=timeout");
+      if (r->foreign) out.s(" tracked=0");
+      out.c('\n');
+      continue;
+    }
     if (!is_shown(r, c)) continue;
     out.s("thread tid=").u(static_cast<uint64_t>(c->tid)).s(" name=");
     char name[17] = {};
@@ -263,7 +279,10 @@ bool report_skip(const char* path) {
 
 }  // namespace
 
-void writer_after_fork_child() { g_seq = 0; }
+void writer_after_fork_child() {
+  if (g_seq) g_seq = 0;  // a page written is a copy-on-write fault in the child
+  if (g_written) g_written = 0;
+}
 
 namespace {
 
@@ -291,7 +310,9 @@ long link_unnamed(long fd, const char* path) {
                         reinterpret_cast<long>(path), AT_EMPTY_PATH, 0);
   if (rc == 0 || rc == -EEXIST) return rc;
   Line proc;
-  proc.s("/proc/self/fd/").u(static_cast<uint64_t>(fd));
+  // thread-self: the dumper has a file table of its own (entry.cpp), which
+  // /proc/self/fd (the main thread's) does not show.
+  proc.s("/proc/thread-self/fd/").u(static_cast<uint64_t>(fd));
   return raw_syscall6(SYS_linkat, AT_FDCWD, reinterpret_cast<long>(proc.data()), AT_FDCWD,
                      reinterpret_cast<long>(path), AT_SYMLINK_FOLLOW, 0);
 }
@@ -407,8 +428,9 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   }
   if (o == Outcome::kUnsupported) o = name_dump(-1, text, pid, written);
   if (o != Outcome::kDone) return;
+  control_set_last_dump(written.data(), ++g_written);
   if (!g_config.quiet) {
-    uint32_t shown = count_shown(members, count);
+    uint32_t shown = count_shown(members, count, t.gen);
     Line l;
     l.s("wrote ").s(written.data()).s(" (").u(shown).s(" threads, stop1 ")
         .u(t.stop1_ns / 1000).s(" us, sweep ").u(t.sweep_ns / 1000).s(" us, stop2 ")

@@ -9,6 +9,7 @@
 // wrapper, which is why wrappers are never noexcept where libc's are not.
 #pragma once
 
+#include "preload/entry.h"
 #include "preload/registry.h"
 
 namespace threadsnap::detail {
@@ -55,6 +56,7 @@ class BlockScope {
     TS_SAVE_REGS(r->regs);
     g_state[r->index].store(state_word(kBlocked, call), std::memory_order_seq_cst);
     if (TS_UNLIKELY(g_active.load(std::memory_order_seq_cst))) settle_on_entry(r);
+    if (TS_UNLIKELY(g_entry_work.load(std::memory_order_relaxed))) entry_work_slow();
   }
   TS_ALWAYS_INLINE void leave() {
     // Dekker with the dumper's publish of g_active: seq_cst on both sides.

@@ -2,12 +2,19 @@
 // the real functions. Expanded from shim/calls.def.
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <cstdint>
 
 #include "shim/calls.def"
 
 namespace threadsnap::detail {
+
+// shim/signals.cpp: set, or a copy of it without threadsnap's stop signal.
+const sigset_t* without_our_signals(const sigset_t* set, sigset_t* copy);
+// shim/signals.cpp: drops a stop signal of ours pending in this thread.
+void drop_pending_stop_signal();
 
 enum CallId : uint32_t {
   kCallNone = 0,

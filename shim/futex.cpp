@@ -2,6 +2,8 @@
 // counting_semaphore, atomic::wait and many databases use directly.
 // Everything else passes straight through.
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,6 +11,8 @@
 #include <atomic>
 
 #include "preload/common.h"
+#include "preload/entry.h"
+#include "unwind/capture.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
 
@@ -48,6 +52,12 @@ TS_EXPORT TS_SYSCALL_NO_ASAN long syscall(long number, ...) noexcept {
   long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
   syscall_fn fn = real_fn(g_real_syscall, "syscall");
+  // The calls signals.cpp wraps as libc functions, made raw.
+  if (number == SYS_seccomp) safe_read_forbid();
+  if (number == SYS_prctl && a == PR_SET_SECCOMP) safe_read_forbid();
+  if ((number == SYS_unshare && (a & (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM))) ||
+      (number == SYS_setns && (b == 0 || (b & (CLONE_NEWUSER | CLONE_NEWNS)))))
+    dumper_step_aside();
   Record* self = t_self;
   if (number != SYS_futex || !self || t_depth || !is_futex_wait(b))
     return fn(number, a, b, c, d, e, f);

@@ -100,6 +100,7 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
                              void* arg) noexcept {
   ensure_init();
   if (g_disabled || t_depth) return real_pthread_create(t, attr, fn, arg);
+  program_starts_thread();
   g_registry_lock.lock();
   Record* r = registry_add(kStarting, false);
   g_registry_lock.unlock();

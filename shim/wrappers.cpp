@@ -90,6 +90,10 @@ int first_fd(int n, const fd_set* r, const fd_set* w, const fd_set* e) {
 // Fast paths: an uncontended lock never marks the thread blocked. A try that
 // fails with anything but "busy" is what the blocking call would return too.
 #define FAST_NONE
+#define FAST_SIGSET(s)                        \
+  sigset_t set_copy_;                         \
+  s = without_our_signals(s, &set_copy_);
+#define FAST_EXEC drop_pending_stop_signal();
 #define FAST_PT(try_call)                     \
   {                                           \
     int rc_ = try_call;                       \

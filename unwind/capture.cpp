@@ -13,6 +13,8 @@ namespace {
 std::atomic<int> g_vm_read_works{1};
 }
 
+void safe_read_forbid() { g_vm_read_works.store(0, std::memory_order_relaxed); }
+
 long safe_read(uintptr_t addr, void* out, size_t n) {
   if (!g_vm_read_works.load(std::memory_order_relaxed)) return -1;
   // One remote iovec per page: a fault ends the copy at a page boundary

@@ -26,5 +26,9 @@ void regs_from_record(Capture* c, const Record* r);
 // Safe read of our own memory (process_vm_readv): returns bytes read, 0 on
 // a fault, -1 if the call is unavailable. Async-signal-safe.
 long safe_read(uintptr_t addr, void* out, size_t n);
+// From now on safe_read answers -1 without a system call: a seccomp filter
+// is (or is about to be) installed, and may kill on process_vm_readv.
+// Async-signal-safe.
+void safe_read_forbid();
 
 }  // namespace threadsnap::detail

@@ -588,6 +588,9 @@ bool Process::Start(const RunOptions& opts, std::string* error) {
   }
   std::map<std::string, std::string> extra = opts.env;
   if (!extra.count("THREADSNAP_DIR")) extra["THREADSNAP_DIR"] = dir_;
+  // The tests read the library's lines (wrote ..., warnings) on stderr; by
+  // default they go to a log file in the dump directory.
+  if (!extra.count("THREADSNAP_LOG")) extra["THREADSNAP_LOG"] = "stderr";
   for (auto& [k, v] : extra) {
     std::string val = v;
     size_t at = val.find("@DIR@");

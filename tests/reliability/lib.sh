@@ -20,7 +20,9 @@ rel_start() {
   done
   need_program "$name"
   mkfifo "$TMP/$name.in"
-  ${prefix[@]+"${prefix[@]}"} env LD_PRELOAD="$LIB" ${envs[@]+"${envs[@]}"} "$PROGRAMS/$name" \
+  # The library's lines (wrote ..., errors) on stderr, where these tests read
+  # them (by default they go to a log file in the dump directory).
+  ${prefix[@]+"${prefix[@]}"} env LD_PRELOAD="$LIB" THREADSNAP_LOG=stderr ${envs[@]+"${envs[@]}"} "$PROGRAMS/$name" \
     < "$TMP/$name.in" > "$TMP/$name.out" 2> "$TMP/$name.err" &
   REL_PID=$!
   started "$REL_PID"

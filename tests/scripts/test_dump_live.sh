@@ -50,7 +50,9 @@ p2=$PID
 tr '\0' '\n' < "/proc/$p2/environ" | grep -q '^THREADSNAP_SIGNAL=10$' || fail "run did not set THREADSNAP_SIGNAL"
 "$TS" dump --merge "$p1" "$p2" > "$TMP/merge.txt" 2> "$TMP/merge.err" || fail "dump of two PIDs failed: $(cat "$TMP/merge.err")"
 ls "$TMP/usr1/threadsnap.$p2.1.txt" > /dev/null || fail "no dump in the target's THREADSNAP_DIR"
-grep -q "threadsnap: wrote" "$TMP/usr1.err" && fail "--quiet not passed on"
+# The library logs to DIR/threadsnap.PID.log, a line per dump unless quiet.
+grep -q "threadsnap: wrote" "$TMP/dumps/threadsnap.$p1.log" || fail "no line per dump in the log of $p1"
+grep -q "threadsnap: wrote" "$TMP/usr1.err" "$TMP/usr1/threadsnap.$p2.log" 2>/dev/null && fail "--quiet not passed on"
 [ "$(grep -c '^threadsnap report: pid' "$TMP/merge.txt")" = 2 ] || fail "not one report per PID"
 grep -q '^threadsnap report: 2 dumps merged, 22 threads$' "$TMP/merge.txt" || fail "no merged report"
 grep -q '^4 threads in 2 processes \[pthread_cond_wait' "$TMP/merge.txt" || fail "merged groups do not span the processes"

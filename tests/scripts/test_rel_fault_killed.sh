@@ -21,10 +21,10 @@ mid_write() {
   wait_for_line "$REL_OUT" '^ready$' 10
   kill -USR2 "$REL_PID"
   for ((i = 0; i < 500; i++)); do
-    ls -l "/proc/$REL_PID/fd" 2>/dev/null | grep -qF -- "-> $D/" && break
+    ls -l /proc/$REL_PID/task/*/fd 2>/dev/null | grep -qF -- "-> $D/" && break
     sleep 0.02
   done
-  ls -l "/proc/$REL_PID/fd" | grep -F -- "-> $D/" ||
+  ls -l /proc/$REL_PID/task/*/fd | grep -F -- "-> $D/" ||
     fail "the dumper never had a file open in $D: $(cat "$REL_ERR")"
   case $how in
     kill) kill -9 "$REL_PID" ;;

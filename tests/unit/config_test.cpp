@@ -13,8 +13,10 @@ namespace {
 
 class ConfigTest : public ::testing::Test {
  protected:
+  // Warnings are read from stderr here (by default they go to a log file).
+  void SetUp() override { setenv("THREADSNAP_LOG", "stderr", 1); }
   void TearDown() override {
-    for (const char* n : {"THREADSNAP_DIR", "THREADSNAP_SIGNAL", "THREADSNAP_MODE",
+    for (const char* n : {"THREADSNAP_LOG", "THREADSNAP_DIR", "THREADSNAP_SIGNAL", "THREADSNAP_MODE",
                           "THREADSNAP_UNWIND", "THREADSNAP_MAX_FRAMES",
                           "THREADSNAP_STOP_TIMEOUT_MS", "THREADSNAP_QUIET", "THREADSNAP_STACK_KB"})
       unsetenv(n);

@@ -1,0 +1,191 @@
+// What threadsnap takes from a process (issue 11) and how it is asked for a
+// dump (issue 12), on a real single-threaded program under the real library:
+// no thread until a dump needs one, no file descriptor, the control record
+// with the settings in force, and a trigger that reaches the dumper alone
+// (no EINTR in the program's wait).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "integration/harness.h"
+
+namespace threadsnap::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// The control record of pid as key -> value (empty map if none), read like
+// threadsnap dump does: its mapping in /proc/PID/maps, the bytes through
+// /proc/PID/mem, until two reads agree with an even seq.
+std::map<std::string, std::string> ReadControl(pid_t pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  uint64_t start = 0;
+  while (std::getline(maps, line))
+    if (line.find("/memfd:threadsnap-control") != std::string::npos)
+      start = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+  std::map<std::string, std::string> kv;
+  if (!start) return kv;
+  std::string last;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::ifstream mem("/proc/" + std::to_string(pid) + "/mem", std::ios::binary);
+    mem.seekg(static_cast<std::streamoff>(start));
+    std::string page(4096, '\0');
+    mem.read(page.data(), 4096);
+    page.resize(page.find('\0') == std::string::npos ? page.size() : page.find('\0'));
+    bool even = page.find("\nseq ") != std::string::npos &&
+                (page[page.find('\n', page.find("\nseq ") + 1) - 1] - '0') % 2 == 0;
+    if (page == last && even && page.find("\nend\n") != std::string::npos) break;
+    last = page;
+  }
+  std::istringstream in(last);
+  while (std::getline(in, line)) {
+    size_t sp = line.find(' ');
+    kv[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
+  }
+  return kv;
+}
+
+std::string Answer(Process& p, const std::string& cmd, const std::string& prefix) {
+  size_t from = p.LineCount();
+  p.Write(cmd + "\n");
+  auto l = p.WaitForPrefix(prefix, seconds(10), from);
+  return l ? l->substr(prefix.size()) : "(no answer)";
+}
+
+uint64_t SigMask(pid_t pid, const std::string& key) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(st, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1), nullptr, 16);
+  return 0;
+}
+
+long Tgkill(pid_t pid, pid_t tid, int sig) { return syscall(SYS_tgkill, pid, tid, sig); }
+
+std::string Comm(pid_t pid, pid_t tid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// A single-threaded daemon loop in poll: no thread and no fd of ours before
+// a dump; the first dump is asked of the main thread (no dumper yet) and
+// starts the dumper there; later ones go to the dumper alone, so the
+// program's poll is never interrupted again and its blocked time runs on.
+TEST(Host, SingleThreadedProcessGetsADumperOnlyWhenAskedAndNoFd) {
+  // The fds the program has without the library (the test runner may pass
+  // some on).
+  Process plain;
+  RunOptions plain_opts{"host_single", {}, {}};
+  plain_opts.preload = false;
+  START(plain, plain_opts);
+  WAIT_READY(plain, seconds(10));
+  std::string plain_fds = Answer(plain, "fds", "fds ");
+  plain.Write("quit\n");
+
+  Process p;
+  START(p, (RunOptions{"host_single", {}, {{"THREADSNAP_LOG", "file"}}}));
+  WAIT_READY(p, seconds(10));
+  pid_t pid = p.pid();
+  EXPECT_EQ(Answer(p, "tasks", "tasks "), "1") << "a thread of threadsnap's before any dump";
+  EXPECT_EQ(Answer(p, "fds", "fds "), plain_fds) << "an fd of threadsnap's before any dump";
+
+  auto rec = ReadControl(pid);
+  ASSERT_FALSE(rec.empty()) << "no control record in /proc/" << pid << "/maps";
+  EXPECT_EQ(rec["threadsnap-control"], "1");
+  EXPECT_EQ(rec["pid"], std::to_string(pid));
+  EXPECT_EQ(rec["dumper_tid"], "0");
+  EXPECT_EQ(rec["trigger_signal"], "12");
+  EXPECT_EQ(rec["trigger"], "on");
+  EXPECT_EQ(rec["dir"], p.dir());
+  EXPECT_EQ(rec["log"], p.dir() + "/threadsnap." + std::to_string(pid) + ".log");
+  EXPECT_EQ(rec["dumps"], "0");
+  int wake = std::stoi(rec["wake_signal"]);
+  ASSERT_GE(wake, SIGRTMIN);
+  EXPECT_TRUE((SigMask(pid, "SigCgt") >> (wake - 1)) & 1) << "the wake signal has no handler";
+
+  // No dumper yet: the wake signal goes to the main thread.
+  ASSERT_EQ(Tgkill(pid, pid, wake), 0);
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.WaitDump(1, &d, &err, seconds(15))) << err << "\nstderr:\n" << p.Stderr();
+  ASSERT_TRUE(WaitUntil([&] { return ReadControl(pid)["dumps"] == "1"; }, seconds(10)));
+  rec = ReadControl(pid);
+  pid_t dumper = std::stoi(rec["dumper_tid"]);
+  ASSERT_GT(dumper, 0);
+  EXPECT_EQ(Comm(pid, dumper), "threadsnap");
+  EXPECT_EQ(rec["last_dump"], d.path);
+  EXPECT_EQ(Answer(p, "tasks", "tasks "), "2");
+  std::string eintr_after_first = Answer(p, "eintr", "eintr ");
+  EXPECT_LE(std::stol(eintr_after_first), 1) << "the first request may end one poll, no more";
+
+  // Now through the dumper alone: the program's poll goes on.
+  ASSERT_EQ(Tgkill(pid, dumper, wake), 0);
+  ASSERT_TRUE(p.WaitDump(2, &d, &err, seconds(15))) << err;
+  std::this_thread::sleep_for(milliseconds(1000));  // the blocked time to measure
+  ASSERT_EQ(Tgkill(pid, dumper, wake), 0);
+  ASSERT_TRUE(p.WaitDump(3, &d, &err, seconds(15))) << err;
+  const ThreadRecord* main_thread = d.FindTid(pid);
+  ASSERT_NE(main_thread, nullptr) << d.text;
+  EXPECT_TRUE(main_thread->BlockedIn("poll")) << main_thread->line;
+  EXPECT_GE(main_thread->blocked_ns.value_or(0), 900000000u)
+      << "the dumps interrupted the program's poll: " << main_thread->line;
+  EXPECT_EQ(Answer(p, "eintr", "eintr "), eintr_after_first) << "a dump caused an EINTR";
+  // Still none of our fds in the program's table after dumps (the dumper
+  // opens its files in a table of its own), nothing on its stderr.
+  EXPECT_EQ(Answer(p, "fds", "fds "), plain_fds);
+  EXPECT_EQ(p.Stderr(), "");
+  std::ifstream log(rec["log"]);
+  std::string first;
+  std::getline(log, first);
+  EXPECT_EQ(first.rfind("threadsnap: wrote " + p.DumpPath(1), 0), 0u) << first;
+  p.Write("quit\n");
+  int status = 0;
+  ASSERT_TRUE(p.WaitExit(seconds(10), &status));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// A fork child has no dumper and no copy of the parent's record: it makes
+// its own record at its first wrapped call, with its own pid.
+TEST(Host, ForkChildStartsNothingAndHasItsOwnRecord) {
+  Process p;
+  START(p, (RunOptions{"host_single", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  auto child_line = (p.Write("fork\n"), p.WaitForPrefix("child ", seconds(10)));
+  ASSERT_TRUE(child_line);
+  pid_t child = std::stoi(child_line->substr(6));
+  EXPECT_TRUE(WaitSleeping(child, {child}, seconds(10)));
+  EXPECT_EQ(TaskIds(child).size(), 1u) << "a thread started in the fork child";
+  auto rec = ReadControl(child);
+  ASSERT_FALSE(rec.empty()) << "the child made no record at its first wrapped call";
+  EXPECT_EQ(rec["pid"], std::to_string(child));
+  EXPECT_EQ(rec["dumper_tid"], "0");
+  EXPECT_EQ(ReadControl(p.pid())["pid"], std::to_string(p.pid()));
+  // The child can be dumped like any process: its wrapped read is
+  // interrupted once, the dumper starts there.
+  ASSERT_EQ(Tgkill(child, child, std::stoi(rec["wake_signal"])), 0);
+  std::string path = p.dir() + "/threadsnap." + std::to_string(child) + ".1.txt";
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(WaitUntil([&] { return ReadDumpFile(path, &d, &err) && d.has_end; }, seconds(15)))
+      << path << ": " << err;
+  const ThreadRecord* t = d.FindTid(child);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_EQ(d.threads.size(), 1u) << d.text;
+  kill(child, SIGKILL);
+  p.Write("quit\n");
+  int status = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &status));
+}
+
+}  // namespace
+}  // namespace threadsnap::testing
