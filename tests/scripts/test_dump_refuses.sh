@@ -34,11 +34,13 @@ wait_for_line "$TMP/s.out" '^ready ' 10
 expect_refusal "does not have libthreadsnap loaded" "$live" "$plain"
 expect_refusal "no handler for signal" --signal WINCH "$live"
 sleep 0.5
-[ -z "$(ls "$TMP/d")" ] || fail "a dump was taken although the command was refused: $(ls "$TMP/d")"
+dumps=$(ls "$TMP/d" | grep "^threadsnap\..*\.txt$" || true)   # (the library's log file may be there)
+[ -z "$dumps" ] || fail "a dump was taken although the command was refused: $dumps"
 kill -0 "$live" && kill -0 "$plain" || fail "a process died"
 ok "one bad PID: nothing sent to the good one either"
 
-"$TS" run --signal none -- "$PROGRAMS/symtest" > "$TMP/n.out" 2> "$TMP/n.err" & off=$!; started "$off"
+mkdir -p "$TMP/n"
+"$TS" run --signal none --dir "$TMP/n" -- "$PROGRAMS/symtest" > "$TMP/n.out" 2> "$TMP/n.err" & off=$!; started "$off"
 wait_for_line "$TMP/n.out" '^ready ' 10
 if LC_ALL=C grep -aq 'threadsnap-control' "$LIB"; then
   # A control record: threadsnap's own wake signal may still be there (the
