@@ -17,18 +17,13 @@ javac -d "$TMP/classes" "$HERE/Snap.java" 2> "$TMP/javac.err" || fail "javac: $(
 record=0
 LC_ALL=C grep -aq 'threadsnap-control' "$LIB" && record=1
 echo "library publishes a control record: $record"
-# FAKECTL=lib.so (test_dump_emulated_record.sh): a test library preloaded
-# after libthreadsnap that emulates the control record on an older library.
-if [ -n "${FAKECTL:-}" ]; then
-  record=1
-  echo "control record emulated by $FAKECTL"
-fi
+
 
 # start NAME RUN-OPTIONS...: starts the JVM under threadsnap run; sets PID.
 start() {
   local name=$1; shift
   mkdir -p "$TMP/$name.d"
-  LD_PRELOAD=${FAKECTL:-${LD_PRELOAD:-}} "$TS" run --dir "$TMP/$name.d" "$@" -- java -XX:+UseSerialGC -Xshare:auto -cp "$TMP/classes" \
+  "$TS" run --dir "$TMP/$name.d" "$@" -- java -XX:+UseSerialGC -Xshare:auto -cp "$TMP/classes" \
     Snap "$TMP/$name.stop" > "$TMP/$name.out" 2> "$TMP/$name.err" &
   PID=$!; started "$PID"
   eval "${name}_pid=$PID"

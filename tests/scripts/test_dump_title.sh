@@ -19,18 +19,13 @@ cc -O1 -g -Wall -pthread -o "$TMP/ps_title" "$HERE/ps_title.c" || fail "cannot b
 record=0
 LC_ALL=C grep -aq 'threadsnap-control' "$LIB" && record=1
 echo "library publishes a control record: $record"
-# FAKECTL=lib.so (test_dump_emulated_record.sh): a test library preloaded
-# after libthreadsnap that emulates the control record on an older library.
-if [ -n "${FAKECTL:-}" ]; then
-  record=1
-  echo "control record emulated by $FAKECTL"
-fi
+
 
 # start NAME RUN-OPTIONS...: starts ps_title with 2 children, sets PID.
 start() {
   local name=$1; shift
   mkdir -p "$TMP/$name.d"
-  LD_PRELOAD=${FAKECTL:-${LD_PRELOAD:-}} "$TS" run --dir "$TMP/$name.d" "$@" -- "$TMP/ps_title" "$TMP/$name.st" 2 \
+  "$TS" run --dir "$TMP/$name.d" "$@" -- "$TMP/ps_title" "$TMP/$name.st" 2 \
     > "$TMP/$name.out" 2> "$TMP/$name.err" &
   PID=$!; started "$PID"
   local i
