@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 need_lib; need_program symtest
 LC_ALL=C grep -aq 'threadsnap-control' "$LIB" &&
-  skip "the library publishes a control record: the older-library fallback is not used"
+  skip "the library publishes a control record, so the older-library fallback is not used (THREADSNAP_LIB=an older build tests it)"
 command -v strip > /dev/null || skip "no strip (binutils)"
 strip -o "$TMP/libthreadsnap-stripped.so" "$LIB" || fail "strip"
 mkdir -p "$TMP/d"
