@@ -56,6 +56,11 @@ sig40_pid=$PID
 grep -q "dump of $PID: $TMP/sig40.d/threadsnap.$PID.1.txt" "$TMP/sig40.dumperr" || fail "dump not found in the run's --dir: $(cat "$TMP/sig40.dumperr")"
 grep -q '^  title "pgtitle: postmaster"$' "$TMP/sig40.txt" || fail "no title in the report: $(head -n 3 "$TMP/sig40.txt")"
 grep -q 'thread [0-9]* "poller": sleeping in poll' "$TMP/sig40.txt" || fail "poll(NULL, 0, ms) is not 'sleeping in poll'"
+if [ "$record" = 1 ]; then
+  log=$TMP/sig40.d/threadsnap.$PID.log
+  grep -qF "library messages: $log" "$TMP/sig40.err" || fail "run's banner does not name the log: $(cat "$TMP/sig40.err")"
+  grep -q 'threadsnap: wrote' "$log" || fail "the log the banner names has no line for the dump"
+fi
 ok "--signal 40, environ overwritten: dumped, titled"
 
 "$TS" dump --tree --merge "$PID" > "$TMP/tree.txt" 2> "$TMP/tree.err" || fail "dump --tree: $(cat "$TMP/tree.err")"
