@@ -167,6 +167,8 @@ class Dump:
         self.declared_threads = None
         self.stop1_ns = self.sweep_ns = self.stop2_ns = None
         self.symbolizer = None
+        self.title = None       # the process title (cmdline as the program set it)
+        self.ppid = None
         self.extra = {}
         self.modules = []
         self.threads = []
@@ -327,6 +329,10 @@ def parse(path, text=None):
             dump.mode = value
         elif key == "symbolized":
             dump.symbolizer = value
+        elif key == "title":
+            dump.title = decode(value).rstrip() or None  # padded titles (PostgreSQL)
+        elif key == "ppid" and value.isdigit():
+            dump.ppid = int(value)
         else:
             dump.extra[key] = value
     last = len(lines)
@@ -386,6 +392,8 @@ def _parse_thread(path, lineno, fields):
                 setattr(t, k, int(v, 16))
             elif v.isdigit():
                 setattr(t, k, int(v))
+            elif v[:1] == "-" and v[1:].isdigit():
+                setattr(t, k, int(v))     # no object (poll with no fd: -1)
             else:
                 raise DumpError(path, lineno, "bad %s %r" % (k, v))
         elif k == "name":

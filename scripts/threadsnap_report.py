@@ -19,6 +19,7 @@ Standard library only.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -30,6 +31,7 @@ from threadsnap_waitfor import WaitGraph, obj_text, wait_kind  # noqa: E402
 
 FORMATS = ("text", "threads", "folded", "json")
 MAX_NAMED = 8          # threads named per group in text output
+SYMBOLIZERS = ("auto", "llvm-symbolizer", "eu-addr2line", "addr2line", "none")
 
 
 # --- words ------------------------------------------------------------------------
@@ -150,14 +152,23 @@ def utc(ns):
         ".%03d UTC" % (ns // 1000000 % 1000)
 
 
+def process_text(d):
+    """'pid 4242 (parent 4200), exe /usr/bin/postgres' and the title line, if any."""
+    head = "pid %d%s, exe %s" % (d.pid, " (parent %d)" % d.ppid if d.ppid is not None else "",
+                                 d.exe or "?")
+    return head, ('  title "%s"' % d.title) if d.title else None
+
+
 def header_lines(dumps):
     out = []
     if len(dumps) > 1:
         out.append("threadsnap report: %d dumps merged, %d threads"
                    % (len(dumps), sum(len(d.threads) for d in dumps)))
     for d in dumps:
-        out.append("%spid %d, exe %s" % ("threadsnap report: " if len(dumps) == 1 else "  ",
-                                         d.pid, d.exe or "?"))
+        head, title = process_text(d)
+        out.append("%s%s" % ("threadsnap report: " if len(dumps) == 1 else "  ", head))
+        if title:
+            out.append(title)
         out.append("  %d threads, taken %s, mode %s" % (len(d.threads), utc(d.time_ns),
                                                        d.mode or "?"))
         out.append("  stop1 %s, sweep %s, stop2 %s" % (duration(d.stop1_ns), duration(d.sweep_ns),
@@ -219,21 +230,68 @@ def render_text(dumps, threads, groups, graph):
     return "\n".join(out) + "\n"
 
 
+MAX_TIDS = 6           # tids listed for threads of one name before "... and N more"
+
+
+def _qname(name):
+    if not name:
+        return "without a name"
+    if re.match(r"[\w.:@/+#-]+\Z", name):
+        return "named " + name
+    return 'named "%s"' % name
+
+
+def _tids(threads, multi):
+    shown = ", ".join(("%d/%d" % (t.pid, t.tid)) if multi else "%d" % t.tid
+                      for t in threads[:MAX_TIDS])
+    if len(threads) > MAX_TIDS:
+        shown += ", ... and %d more" % (len(threads) - MAX_TIDS)
+    return shown
+
+
 def named_list(threads, multi=False):
-    shown = ", ".join(name_of(t, multi) for t in threads[:MAX_NAMED])
-    if len(threads) > MAX_NAMED:
-        shown += ", ... and %d more" % (len(threads) - MAX_NAMED)
-    return "threads: " + shown if len(threads) > 1 else "thread: " + shown
+    """'thread: 4 "a"', 'threads: 1 "a", 2 "b"', '24 threads named mariadbd: 1, 2, ...'
+    (threads that share a name are counted under it, their tids folded)."""
+    if len(threads) == 1:
+        return "thread: " + name_of(threads[0], multi)
+    by_name = {}
+    for t in threads:
+        by_name.setdefault(t.name, []).append(t)
+    if len(by_name) == len(threads) and "" not in by_name:
+        shown = ", ".join(name_of(t, multi) for t in threads[:MAX_NAMED])
+        if len(threads) > MAX_NAMED:
+            shown += ", ... and %d more" % (len(threads) - MAX_NAMED)
+        return "threads: " + shown
+    if len(by_name) == 1:
+        name, ts = next(iter(by_name.items()))
+        return "%d threads %s: %s" % (len(ts), _qname(name), _tids(ts, multi))
+    parts = []
+    order = sorted(by_name.items(), key=lambda kv: (-len(kv[1]), kv[1][0].pid, kv[1][0].tid))
+    for name, ts in order[:MAX_NAMED]:
+        if len(ts) == 1:
+            parts.append(name_of(ts[0], multi))
+        else:
+            parts.append("%d %s (%s)" % (len(ts), _qname(name), _tids(ts, multi)))
+    rest = sum(len(ts) for _, ts in order[MAX_NAMED:])
+    if rest:
+        parts.append("... and %d more" % rest)
+    return "threads: " + ", ".join(parts)
 
 
 # --- threads (Go debug=2 style) -----------------------------------------------------
+
+def call_text(func):
+    """'f(...)' for a bare name, the name as it is when it has its parameters."""
+    return func if "(" in func else func + "(...)"
+
 
 def render_threads(dumps, threads, groups, graph):
     multi = len(dumps) > 1
     out = []
     for d in dumps:
-        out.append("# pid %d, exe %s, %d threads, taken %s" % (d.pid, d.exe or "?",
-                                                             len(d.threads), utc(d.time_ns)))
+        head, title = process_text(d)
+        out.append("# %s%s, %d threads, taken %s" % (head, ", title \"%s\"" % d.title if title else "",
+                                                   len(d.threads), utc(d.time_ns)))
     for t in sorted(threads, key=lambda t: (t.pid, t.tid)):
         out.append("")
         what = doing(t)
@@ -243,8 +301,11 @@ def render_threads(dumps, threads, groups, graph):
             if t.owner and wait:
                 what += ", %s, %s" % (duration(t.blocked_ns), wait)
             else:
-                if t.obj is not None and kind != "sleep":
-                    what += " on " + obj_text(kind, t.obj)
+                obj = obj_text(kind, t.obj)
+                if obj and kind != "sleep":
+                    what += " on " + obj
+                elif kind == "fd" and wait and wait.startswith("sleeping in "):
+                    what = wait   # poll with no fd: a sleep
                 what += ", " + duration(t.blocked_ns)
                 if t.mutex is not None:
                     what += ", mutex 0x%x" % t.mutex
@@ -255,7 +316,9 @@ def render_threads(dumps, threads, groups, graph):
         out.append('thread %s "%s" [%s]:' % (who, t.name, what))
         for fr in t.frames:
             for func, loc, mod, inlined in frame_entries(fr):
-                out.append((func or mod) + ("(...)" if func else ""))
+                # An unresolved frame is its module+offset, once; a name that
+                # already has its parameters ("f(int)") gets no "(...)".
+                out.append(call_text(func) if func else "??")
                 out.append("\t%s%s" % (loc + " " if loc else "",
                                        "(inlined)" if inlined else mod))
         if not t.frames:
@@ -290,7 +353,7 @@ def render_folded(dumps, threads, groups, graph):
 # --- json ---------------------------------------------------------------------------
 
 def hexs(v):
-    return None if v is None else "0x%x" % v
+    return None if v is None or v < 0 else "0x%x" % v   # obj=-1: no object
 
 
 _frame_json_cache = {}  # id(Frame) -> (Frame, its JSON); the Frame is kept so its id stays its own
@@ -323,7 +386,8 @@ def render_json(dumps, threads, groups, graph):
            "wait_for": graph.to_json(frames_json)}
     for d in dumps:
         doc["dumps"].append({
-            "path": d.path, "pid": d.pid, "exe": d.exe, "time_ns": d.time_ns, "mode": d.mode,
+            "path": d.path, "pid": d.pid, "exe": d.exe, "title": d.title, "ppid": d.ppid,
+            "time_ns": d.time_ns, "mode": d.mode,
             "stop1_ns": d.stop1_ns, "sweep_ns": d.sweep_ns, "stop2_ns": d.stop2_ns,
             "thread_count": len(d.threads), "symbolizer": d.symbolizer,
             "modules": [{"start": hexs(m.start), "end": hexs(m.end), "offset": hexs(m.offset),
@@ -377,7 +441,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=Usage)
     common = Usage(add_help=False)
     common.add_argument("--symbolizer", default=os.environ.get("THREADSNAP_SYMBOLIZER", "auto"),
-                        choices=("auto", "llvm-symbolizer", "eu-addr2line", "addr2line", "none"),
+                        choices=SYMBOLIZERS,
                         help="which symbolizer to run (default: the first one installed)")
     common.add_argument("--debug-dir", action="append", metavar="DIR",
                         help="where .build-id/xx/yyyy.debug files live (default /usr/lib/debug;"
@@ -393,35 +457,80 @@ def main(argv=None):
     r.add_argument("--also-merge", action="store_true", help=argparse.SUPPRESS)
     r.add_argument("dumps", nargs="+", metavar="DUMP")
     args = ap.parse_args(argv)
-    debug_dirs = tuple(args.debug_dir) if args.debug_dir else DEFAULT_DEBUG_DIRS
+    debug_dirs = tuple(args.debug_dir) if args.debug_dir else None
+    if args.cmd == "symbolize":
+        return run_symbolize(args.dump, args.symbolizer, debug_dirs, args.output)
+    return run_report(args.dumps, args.format, args.merge, args.also_merge, args.symbolizer,
+                      debug_dirs, output=args.output)
+
+
+def _open_output(path):
+    if not path:
+        return sys.stdout
     try:
-        out = open(args.output, "w") if args.output else sys.stdout
+        return open(path, "w")
     except OSError as e:
-        sys.stderr.write("threadsnap: error: cannot write %s: %s\n" % (args.output, e.strerror))
+        sys.stderr.write("threadsnap: error: cannot write %s: %s\n" % (path, e.strerror))
+        return None
+
+
+def run_symbolize(path, symbolizer="auto", debug_dirs=None, output=None):
+    out = _open_output(output)
+    if out is None:
         return 1
     try:
-        if args.cmd == "symbolize":
-            dump = parse(args.dump)
-            symbolize([dump], args.symbolizer, debug_dirs)
-            write_dump(dump, out)
-            return 0
-        dumps = load(args.dumps)
-        if args.symbolizer == "none":
+        dump = parse(path)
+        symbolize([dump], symbolizer, debug_dirs or DEFAULT_DEBUG_DIRS)
+        write_dump(dump, out)
+        return 0
+    except DumpError as e:
+        sys.stderr.write("threadsnap: error: %s\n" % e)
+        return 1
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def run_report(paths, fmt="text", merge=False, also_merge=False, symbolizer="auto",
+               debug_dirs=None, meta=None, output=None):
+    """Reports the dumps at `paths` (each alone, then merged if also_merge).
+    meta: {path: {"title": .., "ppid": ..}} read from the live process by
+    `threadsnap dump`, used where the dump itself has no such header key."""
+    debug_dirs = debug_dirs or DEFAULT_DEBUG_DIRS
+    if symbolizer not in SYMBOLIZERS:
+        sys.stderr.write("threadsnap: error: --symbolizer must be one of %s\n"
+                         % ", ".join(SYMBOLIZERS))
+        return 2
+    out = _open_output(output)
+    if out is None:
+        return 1
+    try:
+        dumps = load(paths)
+        for d in dumps:
+            m = (meta or {}).get(d.path) or {}
+            if d.title is None and m.get("title"):
+                d.title = m["title"]
+            if d.ppid is None and m.get("ppid") is not None:
+                d.ppid = m["ppid"]
+        if symbolizer == "none":
             for d in dumps:
                 resolve_modules(d, debug_dirs)
         else:
-            symbolize(dumps, args.symbolizer, debug_dirs)
-        if args.merge:
-            out.write(report(dumps, args.format))
+            symbolize(dumps, symbolizer, debug_dirs)
+        if merge:
+            out.write(report(dumps, fmt))
             return 0
         for i, d in enumerate(dumps):
-            if i and args.format in ("text", "threads"):
+            if i and fmt in ("text", "threads"):
                 out.write("\n" + "=" * 78 + "\n\n")
-            out.write(report([d], args.format))
-        if args.also_merge and len(dumps) > 1:
-            if args.format in ("text", "threads"):
+            out.write(report([d], fmt))
+        if also_merge and len(dumps) > 1:
+            if fmt in ("text", "threads"):
                 out.write("\n" + "=" * 78 + "\nMERGED\n\n")
-            out.write(report(dumps, args.format))
+            out.write(report(dumps, fmt))
         return 0
     except DumpError as e:
         sys.stderr.write("threadsnap: error: %s\n" % e)

@@ -322,6 +322,91 @@ def pick_backend(choice):
     return None, None
 
 
+# --- the cache: symbolized frames per build-id, across dumps ----------------------
+
+def cache_root():
+    """$THREADSNAP_CACHE_DIR, else $XDG_CACHE_HOME/threadsnap or ~/.cache/threadsnap;
+    None when turned off (THREADSNAP_CACHE_DIR=none) or there is no home."""
+    d = os.environ.get("THREADSNAP_CACHE_DIR")
+    if d is not None:
+        return None if d in ("", "none", "off") else d
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.environ.get("HOME")
+        if not home:
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "threadsnap")
+
+
+class SymCache:
+    """ROOT/sym/BACKEND/xx/BUILDID.json: {"source": what was read, "frames":
+    {"0xVADDR": [[function, file, line, column], ...]}}. An entry is used only
+    while the file it came from (path, size, mtime) is the same, so installing
+    a debug package later gives better answers. Each update writes a whole new
+    file and renames it over the old one: readers never see half a file, and
+    two dumps at once lose at most each other's additions."""
+
+    def __init__(self, root, backend):
+        self.dir = os.path.join(root, "sym", backend) if root else None
+
+    @staticmethod
+    def source(objfile):
+        try:
+            st = os.stat(objfile)
+        except OSError:
+            return None
+        if os.path.basename(objfile).startswith("threadsnap-vdso-"):
+            return None  # our own temporary copy of the vdso: a new file each time
+        return "%s %d %d" % (os.path.realpath(objfile), st.st_size, st.st_mtime_ns)
+
+    def _path(self, bid):
+        return os.path.join(self.dir, bid[:2], bid + ".json")
+
+    def load(self, bid, source):
+        if not self.dir or not bid or not source:
+            return {}
+        try:
+            with open(self._path(bid)) as f:
+                doc = json.load(f)
+            if doc.get("source") != source:
+                return {}
+            return {int(k, 16): [Symbol(*e[:4]) for e in v] for k, v in doc["frames"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def store(self, bid, source, table):
+        if not self.dir or not bid or not source or not table:
+            return
+        path = self._path(bid)
+        frames = {}
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+            if doc.get("source") == source:
+                frames = dict(doc["frames"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        for addr, syms in table.items():
+            frames["0x%x" % addr] = [[s.function, s.file, s.line, s.column] for s in syms]
+        tmp = None
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+            with os.fdopen(fd, "w") as f:
+                json.dump({"source": source, "frames": frames}, f, separators=(",", ":"))
+            os.replace(tmp, path)
+            tmp = None
+        except OSError:
+            pass  # a cache that cannot be written is no cache, never an error
+        finally:
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
 # --- symbolizing dumps ----------------------------------------------------------
 
 def resolve_modules(dump, debug_dirs=DEFAULT_DEBUG_DIRS):
@@ -352,6 +437,7 @@ def symbolize(dumps, choice="auto", debug_dirs=DEFAULT_DEBUG_DIRS, jobs=None):
     by_file = {}    # objfile -> {lookup vaddr}
     frame_key = []  # (frame, objfile, lookup vaddr)
     located = {}
+    build_ids = {}  # objfile -> build-id of the module it symbolizes (the cache key)
     for fr in todo:
         mod = fr.module
         if mod is None or fr.vaddr is None:
@@ -364,18 +450,29 @@ def symbolize(dumps, choice="auto", debug_dirs=DEFAULT_DEBUG_DIRS, jobs=None):
             continue
         lookup = fr.vaddr if fr.is_pc else fr.vaddr - 1
         by_file.setdefault(objfile, set()).add(lookup)
+        if mod.build_id:
+            build_ids.setdefault(objfile, mod.build_id)
         frame_key.append((fr, objfile, lookup))
     runner = _RUNNERS[name]
     answers = {}
 
+    cache = SymCache(cache_root(), name)
+
     def one(objfile):
-        addrs = sorted(by_file[objfile])
+        bid, source = build_ids.get(objfile), SymCache.source(objfile)
+        table = cache.load(bid, source)
+        addrs = sorted(a for a in by_file[objfile] if a not in table)
+        if not addrs:
+            return objfile, table
         res = runner(tool, objfile, addrs)
         if len(res) != len(addrs):
             warn("%s gave %d answers for %d addresses in %s; those frames stay module+offset"
                  % (name, len(res), len(addrs), objfile))
             res = (res + [[]] * len(addrs))[:len(addrs)]
-        return objfile, dict(zip(addrs, res))
+        else:
+            cache.store(bid, source, dict(zip(addrs, res)))
+        table.update(zip(addrs, res))
+        return objfile, table
 
     workers = jobs or min(8, (os.cpu_count() or 2) * 2)
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -417,6 +514,10 @@ def write_dump(dump, out):
     w("threadsnap 1\npid %d\n" % dump.pid)
     if dump.exe is not None:
         w("exe %s\n" % encode(dump.exe))
+    if dump.title is not None:
+        w("title %s\n" % encode(dump.title))
+    if dump.ppid is not None:
+        w("ppid %d\n" % dump.ppid)
     if dump.time_ns is not None:
         w("time_ns %d\n" % dump.time_ns)
     if dump.mode is not None:
@@ -444,7 +545,7 @@ def write_dump(dump, out):
         if t.call:
             f.append("call=" + t.call)
         if t.obj is not None:
-            f.append("obj=0x%x" % t.obj)
+            f.append("obj=0x%x" % t.obj if t.obj >= 0 else "obj=%d" % t.obj)
         if t.blocked_ns is not None:
             f.append("blocked_ns=%d" % t.blocked_ns)
         if t.owner is not None:

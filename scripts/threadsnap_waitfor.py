@@ -52,10 +52,17 @@ def wait_kind(call):
 LOCK_KINDS = ("mutex", "rwlock", "spinlock")
 
 
+NO_FD = (None, -1, (1 << 64) - 1, (1 << 32) - 1)
+_POLL_CALLS = ("poll", "ppoll", "select", "pselect", "pselect6", "epoll_wait", "epoll_pwait",
+               "epoll_pwait2")
+
+
 def obj_text(kind, obj):
     if obj is None:
         return ""
     if kind == "fd":
+        if obj in NO_FD or obj < 0:
+            return ""
         return "fd %d" % obj
     return "0x%x" % obj
 
@@ -173,6 +180,8 @@ class WaitGraph:
             return "sleeping in %s" % t.call
         if kind == "fd" and obj:
             return "waiting on %s in %s" % (obj, t.call)
+        if kind == "fd" and t.call in _POLL_CALLS:
+            return "sleeping in %s" % t.call   # no fd: poll(NULL, 0, ms) and the like
         if kind in ("semaphore", "barrier", "futex", "spinlock"):
             s = "waiting on %s %s" % (kind, obj)
             return s + (" held by " + owner if owner else "")

@@ -7,6 +7,9 @@ LIB=${THREADSNAP_LIB:-$TOP/build/libthreadsnap.so}
 TS=$TOP/scripts/threadsnap
 HERE=$TOP/tests/scripts
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/threadsnap-test.XXXXXX")
+# Symbolized frames are cached per build-id (~/.cache/threadsnap): each test
+# starts with its own empty cache, so no test sees another's answers.
+export THREADSNAP_CACHE_DIR=$TMP/cache
 STARTED=()
 
 cleanup() {
