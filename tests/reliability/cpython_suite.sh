@@ -15,13 +15,16 @@
 #   --timeout S     regrtest's per-test timeout (default 300); the whole
 #                   module is killed after 4*S
 #   --out DIR       keep logs and results there (default: a new temp dir)
-# Needs Debian's libpython3.11-testsuite (installed if missing).
+# Needs Debian's python3.11 and libpython3.11-testsuite (installed if
+# missing); PYTHON=... picks another interpreter with its own test tree.
 # Exit status: 0 if every module has the same result in every mode, 1 if
 # any differs, 2 on a usage or set-up error.
 set -u
 TOP=${THREADSNAP_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 LIB=${THREADSNAP_LIB:-$TOP/build/libthreadsnap.so}
-PY=${PYTHON:-python3}
+# Debian's interpreter, the one libpython3.11-testsuite belongs to (a
+# python3 earlier in PATH, e.g. pyenv's, has its own test tree or none).
+PY=${PYTHON:-/usr/bin/python3.11}
 
 DEFAULT_MODULES="test_threading test_thread test_threadsignals test_threading_local
 test_queue test_signal test_subprocess test_fork1 test_wait3 test_wait4 test_select
@@ -54,11 +57,18 @@ for m in "${mode_list[@]}"; do
   fi
 done
 
-if ! "$PY" -c 'import test.libregrtest' 2>/dev/null; then
+has_suite() {
+  local stdlib
+  stdlib=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])' 2>/dev/null) &&
+    [ -f "$stdlib/test/test_threading.py" ] && [ -d "$stdlib/test/libregrtest" ]
+}
+if ! has_suite; then
   echo "installing libpython3.11-testsuite" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11-testsuite >/dev/null; } ||
     { echo "cannot install libpython3.11-testsuite" >&2; exit 2; }
+  has_suite || { echo "$PY has no test suite (set PYTHON)" >&2; exit 2; }
 fi
+echo "interpreter: $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])'))"
 
 [ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/threadsnap-cpython.XXXXXX")
 mkdir -p "$out"
