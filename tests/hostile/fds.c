@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
 
   h_trigger_fn trig = h_trigger_fn_get();
   int bad = 0, iters = 0;
-  for (int k = 0; k < 5; k++) {
+  for (int k = 0; k < 20; k++) {
     int before = h_count_dumps();
     if (trig) trig();
     long deadline = h_now_ms() + H_DUMP_WAIT_MS;
