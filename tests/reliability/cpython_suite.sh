@@ -15,6 +15,7 @@
 #   --timeout S     regrtest's per-test timeout (default 300); the whole
 #                   module is killed after 4*S
 #   --out DIR       keep logs and results there (default: a new temp dir)
+#   --table-only    run nothing: print the table from the results in --out
 # Needs Debian's python3.11 and libpython3.11-testsuite (installed if
 # missing); PYTHON=... picks another interpreter with its own test tree.
 # Exit status: 0 if every module has the same result in every mode, 1 if
@@ -31,14 +32,15 @@ test_queue test_signal test_subprocess test_fork1 test_wait3 test_wait4 test_sel
 test_poll test_epoll test_selectors test_time test_os test_sched test_faulthandler
 test_concurrent_futures test_multiprocessing_fork test_socket test_asyncio"
 
-modes=plain,lib jobs=1 per_test_timeout=300 out=""
+modes=plain,lib jobs=1 per_test_timeout=300 out="" table_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --modes) modes=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --timeout) per_test_timeout=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --table-only) table_only=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     --*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -90,6 +92,19 @@ start_periodic_dumps() {  # start_periodic_dumps ROOT_PID DUMP_DIR
 stop_periodic_dumps() { :; }
 # -----------------------------------------------------------------------------
 
+# module_result BASE: SUCCESS, FAILURE, ENV_CHANGED, ... from regrtest's
+# last "Result:" line (3.11.2 writes "Tests result:"), TIMEOUT (regrtest's
+# own per-test timeout), KILLED (ours), else EXIT_rc.
+module_result() {
+  local base=$1 rc result
+  rc=$(cat "$base.rc" 2>/dev/null || echo '?')
+  result=$(sed -n 's/^\(Tests \)\{0,1\}[Rr]esult: //p' "$base.log" 2>/dev/null | tail -n1)
+  case $rc in 124|137) result=KILLED ;; esac
+  grep -q '^Timeout (' "$base.log" 2>/dev/null && result=TIMEOUT
+  [ -n "$result" ] || result="EXIT_$rc"
+  echo "$result" | tr ' ' _
+}
+
 # run_one MODULE MODE: runs it, writes $out/MODULE.MODE.{log,rc,xml,failed,result}.
 run_one() {
   local mod=$1 mode=$2 base=$out/$1.$2 rc=0 dir
@@ -112,14 +127,7 @@ run_one() {
   rm -rf "$base.tmp"
   echo "$rc" >"$base.rc"
   echo $((SECONDS - start)) >"$base.secs"
-  local result
-  result=$(sed -n 's/^Result: //p' "$base.log" | tail -n1)
-  case $rc in
-    124|137) result=KILLED ;;
-  esac
-  grep -q '^Timeout (' "$base.log" && result=TIMEOUT
-  [ -n "$result" ] || result="EXIT_$rc"
-  echo "$result" | tr ' ' _ >"$base.result"
+  module_result "$base" >"$base.result"
   # The failed test cases, one per line (from the JUnit XML; read by a
   # python without the library).
   env -u LD_PRELOAD "$PY" - "$base.xml" >"$base.failed" 2>/dev/null <<'PY' || true
@@ -139,10 +147,10 @@ PY
   ls -A "$dir" | grep -v -E '^threadsnap\.[0-9]+\.[0-9]+\.txt$|^threadsnap.*\.log$' >"$base.leftovers"
   [ -s "$base.leftovers" ] || rm -rf "$dir"
 }
-export -f run_one start_periodic_dumps stop_periodic_dumps
+export -f run_one module_result start_periodic_dumps stop_periodic_dumps
 export out LIB PY per_test_timeout
 
-for mod in $modules; do
+[ $table_only = 1 ] || for mod in $modules; do
   for m in "${mode_list[@]}"; do echo "$mod $m"; done
 done | xargs -P "$jobs" -n 2 bash -c 'run_one "$0" "$1"; echo "done $0 $1: $(cat "$out/$0.$1.result") ($(cat "$out/$0.$1.secs") s)"'
 
@@ -156,7 +164,7 @@ differs=0
     printf '%-28s' "$mod"
     first="" same=1
     for m in "${mode_list[@]}"; do
-      r=$(cat "$out/$mod.$m.result" 2>/dev/null || echo MISSING)
+      if [ -f "$out/$mod.$m.rc" ]; then r=$(module_result "$out/$mod.$m"); else r=MISSING; fi
       printf ' %-16s' "$r($(cat "$out/$mod.$m.secs" 2>/dev/null || echo ?)s)"
       [ -z "$first" ] && first=$r
       [ "$r" = "$first" ] || same=0
