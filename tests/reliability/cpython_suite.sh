@@ -120,7 +120,7 @@ run_one() {
   # Its own temp dir: regrtest creates its work dirs there, and two modes of
   # one module never share one.
   mkdir -p "$base.tmp"
-  (cd "$base.tmp" && TMPDIR="$base.tmp" timeout -k 10 $((per_test_timeout * 4)) \
+  (cd "$base.tmp" && TMPDIR="$base.tmp" flock "$out/$mod.lock" timeout -k 10 $((per_test_timeout * 4)) \
       env ${env[@]+"${env[@]}"} nice -n 10 "$PY" -m test --timeout "$per_test_timeout" \
       --junit-xml "$base.xml" "$mod") >"$base.log" 2>&1 || rc=$?
   [ "$mode" = dumps ] && stop_periodic_dumps
@@ -150,8 +150,12 @@ PY
 export -f run_one module_result start_periodic_dumps stop_periodic_dumps
 export out LIB PY per_test_timeout
 
-[ $table_only = 1 ] || for mod in $modules; do
-  for m in "${mode_list[@]}"; do echo "$mod $m"; done
+# Every module in the first mode, then every module in the next: with
+# --jobs > 1 the two runs of one module must never overlap (tests bind fixed
+# ports, e.g. test_socket's VSOCK one, and use fixed names); a lock per
+# module makes sure of it where the lists meet.
+[ $table_only = 1 ] || for m in "${mode_list[@]}"; do
+  for mod in $modules; do echo "$mod $m"; done
 done | xargs -P "$jobs" -n 2 bash -c 'run_one "$0" "$1"; echo "done $0 $1: $(cat "$out/$0.$1.result") ($(cat "$out/$0.$1.secs") s)"'
 
 # ---- table ------------------------------------------------------------------
