@@ -76,6 +76,17 @@ echo "interpreter: $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])'))
 mkdir -p "$out"
 echo "results and logs in $out"
 
+# Test cases that cannot run on this kind of machine, plainly either, each
+# with why. They are left out in every mode (regrtest's --ignore).
+# - test_socket VSOCK: this VM has /dev/vsock, so the VSOCK tests run, but a
+#   connection to the local CID never arrives: accept() waits until the
+#   per-test timeout, plainly too (seen 2 of 2 runs), and the module is lost.
+ignore_args() {  # ignore_args MODULE: the --ignore options for it
+  case $1 in
+    test_socket) echo "--ignore *VSOCK*" ;;
+  esac
+}
+
 # ---- HOOK: periodic dumps (mode "dumps") ------------------------------------
 # Wanted: a dump of every process of the test tree every 0.5 s, without
 # sending SIGUSR2 (test_signal and others own that signal: `kill -USR2` would
@@ -120,9 +131,11 @@ run_one() {
   # Its own temp dir: regrtest creates its work dirs there, and two modes of
   # one module never share one.
   mkdir -p "$base.tmp"
+  local ign=()
+  read -r -a ign <<<"$(ignore_args "$mod")"
   (cd "$base.tmp" && TMPDIR="$base.tmp" flock "$out/$mod.lock" timeout -k 10 $((per_test_timeout * 4)) \
       env ${env[@]+"${env[@]}"} nice -n 10 "$PY" -m test --timeout "$per_test_timeout" \
-      --junit-xml "$base.xml" "$mod") >"$base.log" 2>&1 || rc=$?
+      --junit-xml "$base.xml" ${ign[@]+"${ign[@]}"} "$mod") >"$base.log" 2>&1 || rc=$?
   [ "$mode" = dumps ] && stop_periodic_dumps
   rm -rf "$base.tmp"
   echo "$rc" >"$base.rc"
@@ -147,7 +160,7 @@ PY
   ls -A "$dir" | grep -v -E '^threadsnap\.[0-9]+\.[0-9]+\.txt$|^threadsnap.*\.log$' >"$base.leftovers"
   [ -s "$base.leftovers" ] || rm -rf "$dir"
 }
-export -f run_one module_result start_periodic_dumps stop_periodic_dumps
+export -f run_one ignore_args module_result start_periodic_dumps stop_periodic_dumps
 export out LIB PY per_test_timeout
 
 # Every module in the first mode, then every module in the next: with
