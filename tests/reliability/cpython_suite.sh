@@ -12,8 +12,10 @@
 #                     dumps  lib plus a dump every 0.5 s: NOT IMPLEMENTED YET
 #                            (see start_periodic_dumps below)
 #   --jobs N        modules run at once (default 1: the box is shared)
-#   --timeout S     regrtest's per-test timeout (default 300); the whole
-#                   module is killed after 4*S
+#   --timeout S     regrtest's --timeout (default 600): run sequentially,
+#                   regrtest applies it to the whole module, not to each
+#                   test case (test_concurrent_futures and test_asyncio take
+#                   150-200 s here); the run is killed after S+120 s
 #   --out DIR       keep logs and results there (default: a new temp dir)
 #   --table-only    run nothing: print the table from the results in --out
 # Needs Debian's python3.11 and libpython3.11-testsuite (installed if
@@ -32,7 +34,7 @@ test_queue test_signal test_subprocess test_fork1 test_wait3 test_wait4 test_sel
 test_poll test_epoll test_selectors test_time test_os test_sched test_faulthandler
 test_concurrent_futures test_multiprocessing_fork test_socket test_asyncio"
 
-modes=plain,lib jobs=1 per_test_timeout=300 out="" table_only=0
+modes=plain,lib jobs=1 per_test_timeout=600 out="" table_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --modes) modes=$2; shift 2 ;;
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
     --timeout) per_test_timeout=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --table-only) table_only=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     --*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -133,7 +135,7 @@ run_one() {
   mkdir -p "$base.tmp"
   local ign=()
   read -r -a ign <<<"$(ignore_args "$mod")"
-  (cd "$base.tmp" && TMPDIR="$base.tmp" flock "$out/$mod.lock" timeout -k 10 $((per_test_timeout * 4)) \
+  (cd "$base.tmp" && TMPDIR="$base.tmp" flock "$out/$mod.lock" timeout -k 10 $((per_test_timeout + 120)) \
       env ${env[@]+"${env[@]}"} nice -n 10 "$PY" -m test --timeout "$per_test_timeout" \
       --junit-xml "$base.xml" ${ign[@]+"${ign[@]}"} "$mod") >"$base.log" 2>&1 || rc=$?
   [ "$mode" = dumps ] && stop_periodic_dumps
