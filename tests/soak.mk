@@ -5,6 +5,11 @@
 #                    300), then memcached under memaslap load with a dump every
 #                    100 ms for REL_MEMCACHED_SECONDS (default 60); minutes,
 #                    not part of `make test` (which runs a 25 s soak)
+#   make soak-cpython  CPython's regression tests (CPYTHON_MODULES, default
+#                    the list in tests/reliability/cpython_suite.sh) plainly
+#                    and under the library, CPYTHON_JOBS at once (default 1);
+#                    fails if a module's result differs. Part of `make soak`
+#                    (tens of minutes); results in CPYTHON_OUT if set
 #   make check-asan  the library, the test programs and the tests built with
 #                    AddressSanitizer and UndefinedBehaviorSanitizer in
 #                    $(ASAN_BUILD), then the whole suite run from there; fails
@@ -18,6 +23,15 @@ soak: all
 	$(REL_ENV) THREADSNAP_SOAK_SECONDS=$(SOAK_SECONDS) \
 	  $(BUILD)/tests/integration_tests --gtest_filter='RelSoak.*'
 	$(REL_ENV) tests/reliability/memcached_soak.sh
+	@$(MAKE) --no-print-directory soak-cpython
+
+CPYTHON_JOBS ?= 1
+CPYTHON_MODULES ?=
+CPYTHON_OUT ?=
+.PHONY: soak-cpython
+soak-cpython: $(LIB)
+	$(REL_ENV) tests/reliability/cpython_suite.sh --jobs $(CPYTHON_JOBS) \
+	  $(if $(CPYTHON_OUT),--out $(CPYTHON_OUT)) $(CPYTHON_MODULES)
 
 # Under build/ so that it is ignored and `make clean` removes it.
 ASAN_BUILD ?= build/asan

@@ -46,6 +46,15 @@ $(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $(INTEG_SRCS) $(GTEST_LIBS)
 
+# Hostile programs (issue 11, tests/scripts/test_hostile.sh): each does
+# something legal that hurts a careless preload library.
+HOSTILE_SRCS  := $(wildcard tests/hostile/*.c)
+HOSTILE_PROGS := $(patsubst tests/hostile/%.c,$(BUILD)/tests/hostile/%,$(HOSTILE_SRCS))
+programs: $(HOSTILE_PROGS)
+$(BUILD)/tests/hostile/%: tests/hostile/%.c tests/hostile/hostile.h $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(call sanflags,$<)
+
 test: all
 	@tests/run_tests.sh $(BUILD)
 -include tests/soak.mk
