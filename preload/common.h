@@ -21,6 +21,13 @@
 #define TS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TS_ALWAYS_INLINE inline __attribute__((always_inline))
 #define TS_NOINLINE __attribute__((noinline))
+// For code that reads memory ASan would call out of bounds on purpose
+// (another thread's raw stack, a jmp_buf's mangled words).
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_NO_ASAN __attribute__((no_sanitize("address")))
+#else
+#define TS_NO_ASAN
+#endif
 
 namespace threadsnap::detail {
 

@@ -469,29 +469,6 @@ class TidSet {
   pid_t* slots_ = nullptr;
 };
 
-// Reads the tids of /proc/self/task with getdents64 (no malloc).
-uint32_t list_tasks(pid_t* tids, uint32_t max) {
-  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
-                                        reinterpret_cast<long>("/proc/self/task"),
-                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd < 0) return 0;
-  uint32_t n = 0;
-  static char buf[32768];
-  for (;;) {
-    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
-    if (got <= 0) break;
-    for (long off = 0; off < got;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-      long tid = 0;
-      for (const char* p = d->d_name; *p; ++p) tid = tid * 10 + (*p - '0');
-      if (n < max) tids[n++] = static_cast<pid_t>(tid);
-    }
-  }
-  raw_syscall(SYS_close, fd);
-  return n;
-}
 
 void read_comm(pid_t tid, char* name, size_t size) {
   Line l;
@@ -603,6 +580,7 @@ void adopt_foreign_threads() {
     if (!r) break;
     r->tid.store(t, std::memory_order_relaxed);
     r->skip_signal.store(blocks_stop, std::memory_order_relaxed);
+    r->skip_by_proc = blocks_stop;
     char name[16] = {};
     read_comm(t, name, sizeof(name));
     registry_set_name(r, name);
@@ -620,12 +598,16 @@ void recheck_silent_threads() {
   for (uint32_t i = 0; i < hw; ++i) {
     if (state_kind(g_state[i].load(std::memory_order_relaxed)) == kFree) continue;
     Record* r = record_at(i);
-    if (!r->timed_out && !r->skip_signal.load(std::memory_order_relaxed)) continue;
+    // A tracked thread's skip_signal follows its pthread_sigmask calls
+    // (shim/signals.cpp); /proc is read only for a thread that did not answer
+    // and while its skip came from /proc (a mask the wrappers did not see).
+    if (!r->timed_out && !r->skip_by_proc) continue;
     r->timed_out = false;
     bool blocked = false, zombie = false;
     read_task_status(r->tid.load(std::memory_order_relaxed), &blocked, &zombie);
     // A zombie (a thread that ended without us seeing it) cannot answer either.
     r->skip_signal.store(blocked || zombie, std::memory_order_relaxed);
+    r->skip_by_proc = blocked || zombie;
   }
 }
 
@@ -647,6 +629,31 @@ void sleep_ms(int ms) {
 }
 
 }  // namespace
+
+// Reads the tids of /proc/self/task with getdents64 (no malloc). Not
+// async-signal-safe when called concurrently (a static buffer): the dumper's.
+uint32_t list_tasks(pid_t* tids, uint32_t max) {
+  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
+                                        reinterpret_cast<long>("/proc/self/task"),
+                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd < 0) return 0;
+  uint32_t n = 0;
+  static char buf[32768];
+  for (;;) {
+    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      long tid = 0;
+      for (const char* p = d->d_name; *p; ++p) tid = tid * 10 + (*p - '0');
+      if (n < max) tids[n++] = static_cast<pid_t>(tid);
+    }
+  }
+  raw_syscall(SYS_close, fd);
+  return n;
+}
 
 // --- the other threads' side ---------------------------------------------------
 

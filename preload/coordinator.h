@@ -18,6 +18,10 @@ struct DumpTimes {
   bool task_scan;     // /proc/self/task was read for untracked threads
 };
 
+// Up to max tids of /proc/self/task; 0 without /proc. The dumper's (a
+// static buffer).
+uint32_t list_tasks(pid_t* tids, uint32_t max);
+
 // The dumper thread: takes one dump and writes it. NOT async-signal-safe.
 void take_dump();
 

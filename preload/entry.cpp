@@ -19,7 +19,6 @@
 //   ends too, so the process exits as it would without it.
 #include "preload/entry.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -130,33 +129,25 @@ void load_helpers_once() {
 // pthread_exit stays a zombie, counted by the kernel, until the process
 // ends), or -1 without /proc. The dumper's alone when this is 1.
 long live_thread_count() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/task"),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  pid_t tids[64];
+  uint32_t n = list_tasks(tids, 64);
+  if (n == 0) return -1;
+  if (n == 64) return 64;  // many: certainly not alone
   long alive = 0;
-  char buf[4096];
-  for (;;) {
-    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
-    if (got <= 0) break;
-    for (long off = 0; off < got;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-      Line path;
-      path.s("/proc/self/task/").s(d->d_name).s("/stat");
-      char st[512];
-      long sfd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                             O_RDONLY | O_CLOEXEC);
-      if (sfd < 0) continue;
-      long n = raw_syscall(SYS_read, sfd, reinterpret_cast<long>(st), sizeof(st) - 1);
-      raw_syscall(SYS_close, sfd);
-      if (n <= 0) continue;
-      st[n] = 0;
-      const char* p = strrchr(st, ')');  // the name may hold spaces and ')'
-      if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') ++alive;
-    }
+  for (uint32_t i = 0; i < n; ++i) {
+    Line path;
+    path.s("/proc/self/task/").u(static_cast<uint64_t>(tids[i])).s("/stat");
+    char st[512];
+    long sfd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                           O_RDONLY | O_CLOEXEC);
+    if (sfd < 0) continue;
+    long got = raw_syscall(SYS_read, sfd, reinterpret_cast<long>(st), sizeof(st) - 1);
+    raw_syscall(SYS_close, sfd);
+    if (got <= 0) continue;
+    st[got] = 0;
+    const char* p = strrchr(st, ')');  // the name may hold spaces and ')'
+    if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') ++alive;
   }
-  raw_syscall(SYS_close, fd);
   return alive;
 }
 
@@ -190,13 +181,27 @@ void check_seccomp() {
     if (p[10] != '0') safe_read_forbid();
 }
 
+// With no stop signal left (the program set every real-time signal), the
+// dumper is woken through this word instead (threadsnap_trigger() and the
+// trigger handler still work; threadsnap dump cannot reach it then).
+std::atomic<uint32_t> g_wake_word{0};
+
 // Waits up to `ms` for our wake signal. True if it came.
 bool wait_wake(int ms) {
+  timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  int sig = g_stop_signal;
+  if (!sig) {
+    static uint32_t seen = 0;
+    uint32_t now = g_wake_word.load(std::memory_order_seq_cst);
+    if (now == seen) futex_wait(&g_wake_word, seen, &ts);
+    now = g_wake_word.load(std::memory_order_seq_cst);
+    bool woken = now != seen;
+    seen = now;
+    return woken;
+  }
   sigset_t set;
   sigemptyset(&set);
-  int sig = g_stop_signal;
-  if (sig) sigaddset(&set, sig);
-  timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  sigaddset(&set, sig);
   long r = raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), 0,
                        reinterpret_cast<long>(&ts), 8);
   if (r <= 0) return false;
@@ -286,10 +291,7 @@ void ensure_dumper() {
 // frame: then this code runs inside a handler of the program's, which may
 // have interrupted malloc or the loader. Outside the thread's known stack
 // (an alternate signal stack) counts as inside.
-#if defined(__SANITIZE_ADDRESS__)
-__attribute__((no_sanitize("address")))
-#endif
-bool inside_a_handler(uintptr_t sp) {
+TS_NO_ASAN bool inside_a_handler(uintptr_t sp) {
   Record* r = t_self;
   if (!r || !r->stack_hi || !g_restorer || sp < r->stack_lo || sp >= r->stack_hi) return true;
   for (uintptr_t p = sp & ~uintptr_t{7}; p + 8 <= r->stack_hi; p += 8)
@@ -348,6 +350,12 @@ void install_handlers() {
   } k = {};
   if (raw_syscall(SYS_rt_sigaction, g_stop_signal, 0, reinterpret_cast<long>(&k), 8) == 0)
     g_restorer = reinterpret_cast<uintptr_t>(k.restorer);
+  // The mask this thread started with (exec keeps it): if it blocks the
+  // stop signal, no stop signal is sent to it (shim/signals.cpp).
+  uint64_t mask = 0;
+  if (t_self && raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, reinterpret_cast<long>(&mask), 8) == 0 &&
+      ((mask >> (g_stop_signal - 1)) & 1))
+    t_self->skip_signal.store(true, std::memory_order_relaxed);
 
   int trig = g_config.trigger_signal;
   if (!trig) return;
@@ -390,10 +398,7 @@ void set_in_child(std::atomic<T>& a, V v) {
 // The innermost signal frame on this thread's stack now (for the child's
 // t_prefork_frame), looking at most 256 KiB up: reads only, no page of the
 // child's is written for it.
-#if defined(__SANITIZE_ADDRESS__)
-__attribute__((no_sanitize("address")))
-#endif
-uintptr_t innermost_signal_frame() {
+TS_NO_ASAN uintptr_t innermost_signal_frame() {
   Record* r = t_self;
   uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   if (!r || !g_restorer || sp < r->stack_lo || sp >= r->stack_hi) return 0;
@@ -453,7 +458,12 @@ pid_t dumper_tid() { return g_dumper_tid.load(std::memory_order_relaxed); }
 void request_dump(uintptr_t sp, bool in_handler) {
   pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
   if (t && raw_getpid() == g_pid.load(std::memory_order_relaxed)) {
-    raw_tgkill(raw_getpid(), t, g_stop_signal);
+    if (int sig = g_stop_signal.load()) {
+      raw_tgkill(raw_getpid(), t, sig);
+    } else {
+      g_wake_word.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake_all(&g_wake_word);
+    }
     return;
   }
   g_dump_wanted.store(1, std::memory_order_seq_cst);
@@ -475,7 +485,8 @@ void entry_work_slow() {
 
 void note_no_program_threads() {
   pid_t t = g_dumper_tid.load(std::memory_order_seq_cst);
-  if (t) raw_tgkill(raw_getpid(), t, g_stop_signal);
+  if (t && g_stop_signal.load()) raw_tgkill(raw_getpid(), t, g_stop_signal);
+  // Without a stop signal the dumper looks at its next timeout.
 }
 
 void dumper_step_aside() {

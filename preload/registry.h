@@ -90,6 +90,9 @@ struct alignas(64) Record {
   // its stop signal pending and not blocked): it captures itself later.
   std::atomic<uint32_t> frozen_gen{0};
   std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
+  // skip_signal came from /proc (SigBlk), not from the thread's own
+  // pthread_sigmask calls: it is read again before each dump.
+  bool skip_by_proc = false;
   pthread_t pthread = 0;
   uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
   size_t stack_size = 0;                 // from the creator's attributes

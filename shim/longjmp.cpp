@@ -30,11 +30,6 @@
 
 using namespace threadsnap::detail;
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TS_NO_ASAN __attribute__((no_sanitize("address")))
-#else
-#define TS_NO_ASAN
-#endif
 
 namespace {
 

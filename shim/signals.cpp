@@ -27,6 +27,8 @@
 
 #include "preload/common.h"
 #include "preload/entry.h"
+#include "preload/registry.h"
+#include "shim/block_scope.h"
 #include "shim/calls.h"
 #include "unwind/capture.h"
 
@@ -38,6 +40,7 @@ using signal_fn = sighandler_t (*)(int, sighandler_t);
 using signalfd_fn = int (*)(int, const sigset_t*, int);
 using sigpending_fn = int (*)(sigset_t*);
 using prctl_fn = int (*)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+using sigmask_fn = int (*)(int, const sigset_t*, sigset_t*);
 using unshare_fn = int (*)(int);
 using setns_fn = int (*)(int, int);
 std::atomic<sigaction_fn> g_real_sigaction{nullptr};
@@ -45,6 +48,32 @@ std::atomic<signal_fn> g_real_signal{nullptr};
 std::atomic<signalfd_fn> g_real_signalfd{nullptr};
 std::atomic<sigpending_fn> g_real_sigpending{nullptr};
 std::atomic<prctl_fn> g_real_prctl{nullptr};
+std::atomic<sigmask_fn> g_real_pthread_sigmask{nullptr};
+std::atomic<sigmask_fn> g_real_sigprocmask{nullptr};
+
+// pthread_sigmask and sigprocmask: whether the thread blocks the stop
+// signal is kept in its record (skip_signal), so that stop 1 never sends it
+// a stop signal that would stay pending (issue 11, item 3: a pending signal
+// of ours is seen by sigwait*, signalfd, survives exec). Blocking it while a
+// stop is under way first lets a stop signal already sent land (settle).
+int change_mask(sigmask_fn fn, int how, const sigset_t* set, sigset_t* old) {
+  Record* r = t_self;
+  int stop = g_stop_signal.load(std::memory_order_relaxed);
+  if (!r || !set || !stop || t_depth) return fn(how, set, old);
+  bool in_set = sigismember(set, stop) == 1;
+  bool blocks = (how == SIG_BLOCK || how == SIG_SETMASK) && in_set;
+  bool unblocks = (how == SIG_UNBLOCK && in_set) || (how == SIG_SETMASK && !in_set);
+  if (blocks && !r->skip_signal.load(std::memory_order_relaxed)) {
+    r->skip_signal.store(true, std::memory_order_seq_cst);
+    if (g_active.load(std::memory_order_seq_cst)) settle_on_entry(r);
+    int rc = fn(how, set, old);
+    if (rc != 0) r->skip_signal.store(false, std::memory_order_seq_cst);
+    return rc;
+  }
+  int rc = fn(how, set, old);
+  if (rc == 0 && unblocks) r->skip_signal.store(false, std::memory_order_seq_cst);
+  return rc;
+}
 std::atomic<unshare_fn> g_real_unshare{nullptr};
 std::atomic<setns_fn> g_real_setns{nullptr};
 
@@ -124,6 +153,14 @@ TS_EXPORT int sigpending(sigset_t* set) noexcept {
   int stop = g_stop_signal.load(std::memory_order_relaxed);
   if (rc == 0 && stop) sigdelset(set, stop);
   return rc;
+}
+
+TS_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  return change_mask(real_fn(g_real_pthread_sigmask, "pthread_sigmask"), how, set, old);
+}
+
+TS_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  return change_mask(real_fn(g_real_sigprocmask, "sigprocmask"), how, set, old);
 }
 
 TS_EXPORT int prctl(int option, ...) noexcept {

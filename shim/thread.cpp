@@ -121,7 +121,10 @@ TS_EXPORT int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*f
   r->start_fn = fn;
   r->start_arg = arg;
   r->stack_size = stack_size_of(attr);
-  // A new thread inherits its creator's name, as the kernel does.
+  // A new thread inherits its creator's signal mask (so whether it blocks
+  // the stop signal: shim/signals.cpp) and name, as the kernel does.
+  if (t_self) r->skip_signal.store(t_self->skip_signal.load(std::memory_order_relaxed),
+                                   std::memory_order_relaxed);
   if (t_self) memcpy(r->name, t_self->name, sizeof(r->name));
   else memcpy(r->name, g_process_name, sizeof(r->name));
   int rc = real_pthread_create(t, attr, trampoline, r);

@@ -41,12 +41,7 @@ long safe_read(uintptr_t addr, void* out, size_t n) {
 
 // Reads another thread's raw stack, redzones and dead frames included, on
 // purpose: under AddressSanitizer that must be neither instrumented nor go
-// through its memcpy interceptor.
-#if defined(__SANITIZE_ADDRESS__)
-#define TS_NO_ASAN __attribute__((no_sanitize("address")))
-#else
-#define TS_NO_ASAN
-#endif
+// through its memcpy interceptor (TS_NO_ASAN).
 
 namespace {
 TS_NO_ASAN void raw_copy(void* dst, uintptr_t src, size_t n) {

@@ -17,9 +17,12 @@ static int g_stopsig;
 
 
 static void* holder_main(void* arg) {
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  /* The raw system call, which the library does not see: with
+   * pthread_sigmask it would know that this thread blocks its stop signal
+   * and never send it one (issue 11, item 3); here the signal must come,
+   * pending, to time the hand-over inside stop 1. */
+  unsigned long long all = ~0ull, old = 0;
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, sizeof all);
   rel_register("holder");
   pthread_rwlock_wrlock(&g_rw);
   atomic_store(&g_locked, 1);
@@ -35,7 +38,7 @@ static void* holder_main(void* arg) {
   pthread_rwlock_unlock(&g_rw);
   rel_line("handed");
   while (!atomic_load(&g_quit)) sched_yield();
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
   return arg;
 }
 

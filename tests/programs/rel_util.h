@@ -181,6 +181,15 @@ REL_UNUSED static int rel_read_cmd(char* buf, size_t cap) {
 }
 
 
+/* Changes the thread's signal mask with the raw system call, which the
+ * library does not see: with pthread_sigmask it would know that the thread
+ * blocks its stop signal and send it none (issue 11, item 3). Tests of the
+ * stop timeout need a thread the stop signal reaches and that does not
+ * answer. how: SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK; masks as 64-bit words. */
+static inline void rel_raw_sigmask(int how, unsigned long long set, unsigned long long* old) {
+  syscall(SYS_rt_sigprocmask, how, &set, old, sizeof set);
+}
+
 /* threadsnap's stop signal: the real-time signal caught in this process
  * (SigCgt) that the program never set. sigaction() would say SIG_DFL: the
  * library shows the program what it would see without it. 0 if none. */

@@ -8,7 +8,9 @@
  * With argv[3] = "mask", each thread blocks every signal while it waits
  * for the token (a program that blocks signals around a section): such a
  * thread is not frozen by a pending signal, and must come out via=timeout
- * or captured consistently, never torn.
+ * or captured consistently, never torn. "rawmask" does the same with the
+ * raw rt_sigprocmask system call, which the library does not see (so it
+ * does send the stop signal, and must find the mask in SigBlk).
  * Prints "tid sI TID" lines and "ready"; "?" on stdin -> "token N"; EOF ends it. */
 #include "testprog.h"
 
@@ -27,15 +29,24 @@ static int g_mask;
  * stack with hold() on it holds the token. */
 static sigset_t g_all, g_none;
 
+static void set_mask(int block) {
+  if (g_mask == 2) {
+    unsigned long long m = block ? ~0ull : 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &m, NULL, sizeof m);
+  } else {
+    pthread_sigmask(SIG_SETMASK, block ? &g_all : &g_none, NULL);
+  }
+}
+
 NOIPA void wait_token(long me) {
-  if (g_mask) pthread_sigmask(SIG_BLOCK, &g_all, NULL);
+  if (g_mask) set_mask(1);
   while (atomic_load_explicit(&g_token, memory_order_acquire) % g_n != me &&
          !atomic_load(&g_stop))
     TP_TOUCH(1);
 }
 
 NOIPA void hold(void) {
-  if (g_mask) pthread_sigmask(SIG_SETMASK, &g_none, NULL);
+  if (g_mask) set_mask(0);
   uint64_t until = tp_now_ns() + (uint64_t)g_hold_us * 1000;
   while (tp_now_ns() < until) TP_TOUCH(1);
 }
@@ -59,7 +70,7 @@ NOIPA void* thread_main(void* arg) {
 int main(int argc, char** argv) {
   if (argc > 1) g_n = atoi(argv[1]);
   if (argc > 2) g_hold_us = atol(argv[2]);
-  g_mask = argc > 3 && !strcmp(argv[3], "mask");
+  g_mask = argc > 3 && !strcmp(argv[3], "mask") ? 1 : argc > 3 && !strcmp(argv[3], "rawmask") ? 2 : 0;
   if (g_n < 2 || g_n > 64) tp_die("bad thread count");
   sigfillset(&g_all);
   sigemptyset(&g_none);
@@ -73,6 +84,6 @@ int main(int argc, char** argv) {
     if (c == '?') tp_line("token %ld", atomic_load(&g_token));
   atomic_store(&g_stop, 1);
   for (int i = 0; i < g_n; i++) pthread_join(t[i], NULL);
-  if (g_mask) pthread_sigmask(SIG_SETMASK, &g_none, NULL);
+  if (g_mask) set_mask(0);
   return 0;
 }
