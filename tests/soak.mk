@@ -23,6 +23,7 @@ soak: all
 	$(REL_ENV) THREADSNAP_SOAK_SECONDS=$(SOAK_SECONDS) \
 	  $(BUILD)/tests/integration_tests --gtest_filter='RelSoak.*'
 	$(REL_ENV) tests/reliability/memcached_soak.sh
+	$(REL_ENV) tests/reliability/postgres_soak.sh
 	@$(MAKE) --no-print-directory soak-cpython
 
 CPYTHON_JOBS ?= 1

@@ -5,12 +5,13 @@
 # for every module whose result differs.
 #
 # Usage: tests/reliability/cpython_suite.sh [options] [MODULE...]
-#   --modes LIST    comma-separated, from: plain, lib, dumps (default plain,lib)
+#   --modes LIST    comma-separated, from: plain, lib, dumps (default plain,lib,dumps)
 #                     plain  python3 -m test MODULE
 #                     lib    the same with LD_PRELOAD=$THREADSNAP_LIB and a
 #                            private THREADSNAP_DIR; no dump is taken
-#                     dumps  lib plus a dump every 0.5 s: NOT IMPLEMENTED YET
-#                            (see start_periodic_dumps below)
+#                     dumps  lib plus a dump every 0.5 s of every process of
+#                            the module whose dumper runs, through the control
+#                            record (periodic_dumps.py)
 #   --jobs N        modules run at once (default 1: the box is shared)
 #   --timeout S     regrtest's --timeout (default 600): run sequentially,
 #                   regrtest applies it to the whole module, not to each
@@ -34,7 +35,7 @@ test_queue test_signal test_subprocess test_fork1 test_wait3 test_wait4 test_sel
 test_poll test_epoll test_selectors test_time test_os test_sched test_faulthandler
 test_concurrent_futures test_multiprocessing_fork test_socket test_asyncio"
 
-modes=plain,lib jobs=1 per_test_timeout=600 out="" table_only=0
+modes=plain,lib,dumps jobs=1 per_test_timeout=600 out="" table_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --modes) modes=$2; shift 2 ;;
@@ -89,20 +90,16 @@ ignore_args() {  # ignore_args MODULE: the --ignore options for it
   esac
 }
 
-# ---- HOOK: periodic dumps (mode "dumps") ------------------------------------
-# Wanted: a dump of every process of the test tree every 0.5 s, without
-# sending SIGUSR2 (test_signal and others own that signal: `kill -USR2` would
-# run the program's handler or kill it). That needs the library's control
-# record (DESIGN.md, "Trigger": `threadsnap dump` triggers the dumper thread
-# alone). Until the record exists, this mode refuses to run rather than fake
-# it. To implement: start a loop here that, every 0.5 s, finds the
-# descendants of $1 that have the library mapped and triggers each through
-# the control record; stop it in stop_periodic_dumps.
-start_periodic_dumps() {  # start_periodic_dumps ROOT_PID DUMP_DIR
-  echo "NOT IMPLEMENTED: periodic dumps need the control record" >&2
-  return 1
+# ---- periodic dumps (mode "dumps") -------------------------------------------
+# A dump of every process of the module every 0.5 s, without sending SIGUSR2
+# (test_signal and others own that signal): periodic_dumps.py finds the
+# processes whose control record names this module's dump directory and
+# wakes each one's dumper thread alone (DESIGN.md, "Trigger").
+start_periodic_dumps() {  # start_periodic_dumps DUMP_DIR LOG
+  env -u LD_PRELOAD "$PY" "$TOP/tests/reliability/periodic_dumps.py" "$1" 0.5 >"$2" 2>&1 &
+  PERIODIC_PID=$!
 }
-stop_periodic_dumps() { :; }
+stop_periodic_dumps() { kill -TERM "$PERIODIC_PID" 2>/dev/null; wait "$PERIODIC_PID" 2>/dev/null; }
 # -----------------------------------------------------------------------------
 
 # module_result BASE: SUCCESS, FAILURE, ENV_CHANGED, ... from regrtest's
@@ -126,10 +123,8 @@ run_one() {
   local env=()
   [ "$mode" = plain ] || env=(LD_PRELOAD="$LIB" THREADSNAP_DIR="$dir")
   local start=$SECONDS
-  if [ "$mode" = dumps ]; then
-    # Placeholder until start_periodic_dumps works: refuse.
-    start_periodic_dumps 0 "$dir" || { echo "NOTIMPL" >"$base.result"; return 0; }
-  fi
+  [ "$mode" = dumps ] && start_periodic_dumps "$dir" "$base.periodic"
+
   # Its own temp dir: regrtest creates its work dirs there, and two modes of
   # one module never share one.
   mkdir -p "$base.tmp"
@@ -163,7 +158,7 @@ PY
   [ -s "$base.leftovers" ] || rm -rf "$dir"
 }
 export -f run_one ignore_args module_result start_periodic_dumps stop_periodic_dumps
-export out LIB PY per_test_timeout
+export out LIB PY per_test_timeout TOP
 
 # Every module in the first mode, then every module in the next: with
 # --jobs > 1 the two runs of one module must never overlap (tests bind fixed
@@ -195,6 +190,10 @@ differs=0
   done
 } | tee "$out/table.txt"
 grep -q 'DIFFERS$' "$out/table.txt" && differs=1
+# How many dumps mode dumps asked for, per module.
+for mod in $modules; do
+  [ -f "$out/$mod.dumps.periodic" ] && echo "$mod: dumps $(cat "$out/$mod.dumps.periodic")"
+done | tee "$out/periodic.txt"
 
 # ---- per-test-case differences ----------------------------------------------
 for mod in $modules; do
