@@ -8,6 +8,7 @@
  * keeps pending signals, so in 2 the new image, which has no handler for
  * it, dies of it when it unblocks
  * (fork clears them, so 1 checks the fork path only). */
+// HOSTILE: forks
 // NOSANITIZE
 #include "hostile.h"
 

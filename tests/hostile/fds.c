@@ -6,6 +6,7 @@
  *     are taken. Today an fd the dumper opens meanwhile (a dump file, /proc
  *     files, libunwind's pipe) can take a number in between. That part is a
  *     race: it fails often, not always, on a broken library. */
+// HOSTILE: forks
 // NOSANITIZE
 #include "hostile.h"
 

@@ -2,6 +2,7 @@
  * one) returns from its start routine, which ends the child process (exit
  * status 0). Today the child has a dumper thread too and never exits; the
  * parent gives it 2 s, then kills it and says so. */
+// HOSTILE: forks
 // NOSANITIZE
 #include "hostile.h"
 

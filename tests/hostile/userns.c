@@ -4,6 +4,7 @@
  *   3. the program itself calls unshare(CLONE_NEWUSER), then is dumped.
  * As root all three work plainly. Today each fails with EINVAL under the
  * library: the dumper thread makes every process multi-threaded. */
+// HOSTILE: forks
 // NOSANITIZE
 #include "hostile.h"
 

@@ -3,6 +3,7 @@
  * must still be dumpable through kill -USR2, and nothing may appear on
  * stderr. Today the child's sigaction runs in the parent's memory: it
  * switches the parent's trigger off and prints a line on stderr. */
+// HOSTILE: forks
 // NOSANITIZE
 #include "hostile.h"
 

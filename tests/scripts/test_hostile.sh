@@ -53,6 +53,13 @@ run_case() {
   : >"$base.report"
   local env=(HOSTILE_REPORT="$base.report" TMPDIR="$base.tmp")
   [ "$mode" = lib ] && env+=(LD_PRELOAD="$LIB" THREADSNAP_DIR="$base.dir")
+  # make check-asan preloads an ASan build: GCC 12's libasan has no fork
+  # handling, so in a forked child that ends with exit() LeakSanitizer tries
+  # to stop the parent's threads, which are not there, and says so in a
+  # report file ("Running thread N was not suspended"). No leak check there.
+  if [ "$mode" = lib ] && [ -n "${ASAN_OPTIONS:-}" ] && [ "$(opt "$name" forks)" = 1 ]; then
+    env+=(ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0")
+  fi
   local stdin=/dev/null
   [ "$(opt "$name" stdin)" = closed ] && stdin=""
   # Only fds 0, 1 and 2 go to the program (the caller may have left others
