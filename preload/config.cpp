@@ -96,6 +96,7 @@ bool set_sweep_delay(const char* v) { return set_test_ms(v, &g_config.test_sweep
 bool set_write_delay(const char* v) { return set_test_ms(v, &g_config.test_write_delay_ms); }
 bool set_torn(const char* v) { return set_test_switch(v, &g_config.test_torn); }
 bool set_named_temp(const char* v) { return set_test_switch(v, &g_config.test_named_temp); }
+bool set_claim_stall(const char* v) { return set_test_ms(v, &g_config.test_claim_stall_ms); }
 bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_frozen_blind); }
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
 
@@ -120,6 +121,7 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_TORN", "0", set_torn},
     {"THREADSNAP_TEST_NAMED_TEMP", "0", set_named_temp},
     {"THREADSNAP_TEST_WRITE_DELAY_MS", "0", set_write_delay},
+    {"THREADSNAP_TEST_CLAIM_STALL_MS", "0", set_claim_stall},
     {"THREADSNAP_TEST_FROZEN_BLIND", "0", set_frozen_blind},
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
 };
@@ -140,6 +142,7 @@ void set_defaults() {
   g_config.test_torn = false;
   g_config.test_named_temp = false;
   g_config.test_write_delay_ms = 0;
+  g_config.test_claim_stall_ms = 0;
   g_config.test_frozen_blind = false;
   g_config.test_frozen_no_sigblk = false;
 }

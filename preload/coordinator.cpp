@@ -694,6 +694,9 @@ void barrier_slow(Record* r) {
   if (is_member(r, gen)) {
     t_in_barrier = 1;
     if (try_claim(r, gen)) {
+      // Tests only: a claim that takes longer than the dump may wait for
+      // it (as when a program's handler stops or jumps away right here).
+      if (TS_UNLIKELY(g_config.test_claim_stall_ms)) sleep_ms(g_config.test_claim_stall_ms);
       capture_from_wrapper(r, gen, mode_via(kViaSelf));
       note_done(r, gen);
     } else {

@@ -230,3 +230,71 @@ TEST(TaskScan, SkippedOnlyWhenNothingCanBeUntracked) {
 
 }  // namespace
 }  // namespace threadsnap::testing
+
+namespace threadsnap::testing {
+namespace {
+
+// Every wait of the dumper is bounded (issue 11, "also seen"): a thread that
+// claimed itself and never finishes its capture (here a test knob stalls it
+// for 3 s) is given up after the stop timeout; the dump is written without
+// waiting for it, lists it via=timeout, and a fork meanwhile is not held up.
+TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
+  Process p;
+  START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
+                                           {"THREADSNAP_TEST_CLAIM_STALL_MS", "3000"},
+                                           {"THREADSNAP_STOP_TIMEOUT_MS", "200"}}}));
+  WAIT_READY(p, seconds(10));
+  pid_t worker = p.Tids()["worker"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
+  ASSERT_TRUE(p.Signal(SIGUSR2));
+  // Wake the worker during the sweep delay: it claims itself and stalls.
+  std::this_thread::sleep_for(milliseconds(100));
+  p.Write("wake\n");
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.WaitDump(1, &d, &err, seconds(15))) << err;
+  bool woke = false;
+  for (auto& l : p.Lines()) woke = woke || l == "woke";
+  EXPECT_FALSE(woke) << "the dump waited for the stalled claim";
+  const ThreadRecord* t = d.FindTid(worker);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_EQ(t->via, "timeout") << t->line;
+  size_t from = p.LineCount();
+  p.Write("fork\n");
+  EXPECT_TRUE(p.WaitForPrefix("forked 7", seconds(2), from)) << "fork was held up by the dump";
+  EXPECT_TRUE(p.WaitForExactLine("woke", seconds(10)));
+  // The next dump is whole and lists the worker as usual.
+  ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
+  t = d.FindTid(worker);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_NE(t->via, "timeout") << t->line;
+  p.Write("quit\n");
+  int st = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+}
+
+// THREADSNAP_SIGNAL may name the real-time signal threadsnap would have
+// taken to stop threads (issue 11, "also seen"): the stop signal is then
+// another one, and both work.
+TEST(Bounded, TriggerOnTheFirstFreeRealTimeSignal) {
+  int rt4 = SIGRTMIN + 4;
+  Process p;
+  START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_SIGNAL", std::to_string(rt4)}}}));
+  WAIT_READY(p, seconds(10));
+  auto rec = ReadControl(p.pid());
+  EXPECT_EQ(rec["trigger_signal"], std::to_string(rt4));
+  EXPECT_EQ(rec["trigger"], "on");
+  EXPECT_NE(rec["wake_signal"], std::to_string(rt4));
+  EXPECT_NE(rec["wake_signal"], "0");
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(15), rt4)) << err;
+  EXPECT_NE(d.FindTid(p.Tids()["worker"]), nullptr) << d.text;
+  EXPECT_EQ(p.Stderr().find("the program"), std::string::npos) << p.Stderr();
+  p.Write("quit\n");
+  int st = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+}
+
+}  // namespace
+}  // namespace threadsnap::testing
