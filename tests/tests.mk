@@ -51,7 +51,7 @@ $(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h
 HOSTILE_SRCS  := $(wildcard tests/hostile/*.c)
 HOSTILE_PROGS := $(patsubst tests/hostile/%.c,$(BUILD)/tests/hostile/%,$(HOSTILE_SRCS))
 programs: $(HOSTILE_PROGS)
-$(BUILD)/tests/hostile/%: tests/hostile/%.c tests/hostile/hostile.h $(DEPS_STAMP)
+$(BUILD)/tests/hostile/%: tests/hostile/%.c tests/hostile/hostile.h tests/programs/testprog.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(call sanflags,$<)
 

@@ -33,13 +33,7 @@ static void* blocker(void* arg) {
   volatile unsigned long x = 0;
   atomic_store(&g_dumped, 1);  // tells main to dump now
   while (atomic_load(&g_dumped) < 2) x++;  // running during the dump
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(h_self(), h_self(), "child", (char*)NULL);
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
+  int st = h_run_self_child();
   if (WIFEXITED(st))
     h_out("forked child exited %d", WEXITSTATUS(st));
   else

@@ -39,13 +39,7 @@ int main(int argc, char** argv) {
   h_dump();
   h_dump_signal();
   list_fds("after dumps");
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(h_self(), h_self(), "child", (char*)NULL);
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
+  int st = h_run_self_child();
   h_out("child exit %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 
   h_trigger_fn trig = h_trigger_fn_get();

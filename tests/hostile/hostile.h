@@ -39,30 +39,21 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../programs/testprog.h"
 
 #define H_UNUSED __attribute__((unused))
 #define H_DUMP_WAIT_MS 3000
 
-/* One line to fd FD with one write(2) (no stdio: some programs close fds or
- * fork, and buffered output would be duplicated or lost). */
+/* One line to fd FD with one write(2) (testprog.h's tp_vfdline). */
 H_UNUSED static void h_fdline(int fd, const char* fmt, ...) {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  tp_vfdline(fd, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  int off = 0;
-  while (off < n) {
-    ssize_t w = write(fd, buf + off, (size_t)(n - off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    off += (int)w;
-  }
 }
 #define h_out(...) h_fdline(1, __VA_ARGS__)
 
@@ -238,6 +229,19 @@ H_UNUSED static const char* h_self(void) {
   if (n <= 0) return "/proc/self/exe";
   buf[n] = 0;
   return buf;
+}
+
+/* Forks a child that execs this program with the argument "child"; its
+ * wait status. */
+H_UNUSED static int h_run_self_child(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(h_self(), h_self(), "child", (char*)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return st;
 }
 
 #endif

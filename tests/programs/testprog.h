@@ -42,23 +42,30 @@ static volatile long g_tp_sink;
 
 TP_UNUSED static pid_t tp_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
-/* One stdout line, written at once. Not async-signal-safe (vsnprintf). */
-TP_UNUSED static void tp_line(const char* fmt, ...) {
+/* One line to fd, written with one write(2) where it fits (no stdio: some
+ * programs close fds or fork, and buffered output would be lost or
+ * duplicated). Not async-signal-safe (vsnprintf). */
+TP_UNUSED static void tp_vfdline(int fd, const char* fmt, va_list ap) {
   char buf[4096];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
   if (n < 0) return;
   if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
   buf[n++] = '\n';
   int off = 0;
   while (off < n) {
-    ssize_t w = write(1, buf + off, (size_t)(n - off));
+    ssize_t w = write(fd, buf + off, (size_t)(n - off));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return;
     off += (int)w;
   }
+}
+
+/* One stdout line, written at once. Not async-signal-safe (vsnprintf). */
+TP_UNUSED static void tp_line(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  tp_vfdline(1, fmt, ap);
+  va_end(ap);
 }
 
 TP_UNUSED static void tp_die(const char* what) {
