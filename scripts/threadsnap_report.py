@@ -474,15 +474,15 @@ def _open_output(path):
         return None
 
 
-def run_symbolize(path, symbolizer="auto", debug_dirs=None, output=None):
+def _with_output(output, work):
+    """Runs work(out) on the output (a path, or stdout when None) and closes
+    it; the exit status: work's, 1 for a bad dump or an unwritable output, 0
+    when the reader went away (a closed pipe)."""
     out = _open_output(output)
     if out is None:
         return 1
     try:
-        dump = parse(path)
-        symbolize([dump], symbolizer, debug_dirs or DEFAULT_DEBUG_DIRS)
-        write_dump(dump, out)
-        return 0
+        return work(out)
     except DumpError as e:
         sys.stderr.write("threadsnap: error: %s\n" % e)
         return 1
@@ -492,6 +492,15 @@ def run_symbolize(path, symbolizer="auto", debug_dirs=None, output=None):
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def run_symbolize(path, symbolizer="auto", debug_dirs=None, output=None):
+    def work(out):
+        dump = parse(path)
+        symbolize([dump], symbolizer, debug_dirs or DEFAULT_DEBUG_DIRS)
+        write_dump(dump, out)
+        return 0
+    return _with_output(output, work)
 
 
 def run_report(paths, fmt="text", merge=False, also_merge=False, symbolizer="auto",
@@ -504,10 +513,7 @@ def run_report(paths, fmt="text", merge=False, also_merge=False, symbolizer="aut
         sys.stderr.write("threadsnap: error: --symbolizer must be one of %s\n"
                          % ", ".join(SYMBOLIZERS))
         return 2
-    out = _open_output(output)
-    if out is None:
-        return 1
-    try:
+    def work(out):
         dumps = load(paths)
         for d in dumps:
             m = (meta or {}).get(d.path) or {}
@@ -532,15 +538,7 @@ def run_report(paths, fmt="text", merge=False, also_merge=False, symbolizer="aut
                 out.write("\n" + "=" * 78 + "\nMERGED\n\n")
             out.write(report(dumps, fmt))
         return 0
-    except DumpError as e:
-        sys.stderr.write("threadsnap: error: %s\n" % e)
-        return 1
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 0
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    return _with_output(output, work)
 
 
 if __name__ == "__main__":

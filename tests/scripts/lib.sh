@@ -40,6 +40,10 @@ marker_line() {
 # skip WHY: ends the test as skipped (run_tests.sh counts exit 77 apart).
 skip() { echo "skip: $*"; exit 77; }
 
+# lib_has_record: whether $LIB publishes a control record (the command then
+# reaches the dumper through it; an older library does not).
+lib_has_record() { LC_ALL=C grep -aq 'threadsnap-control' "$LIB"; }
+
 need_lib() {
   [ -f "$LIB" ] || fail "library not built: $LIB (run make)"
 }

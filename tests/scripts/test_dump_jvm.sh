@@ -15,7 +15,7 @@ command -v java > /dev/null && command -v javac > /dev/null ||
   skip "java/javac not installed (apt-get install -y openjdk-17-jdk-headless)"
 javac -d "$TMP/classes" "$HERE/Snap.java" 2> "$TMP/javac.err" || fail "javac: $(cat "$TMP/javac.err")"
 record=0
-LC_ALL=C grep -aq 'threadsnap-control' "$LIB" && record=1
+lib_has_record && record=1
 echo "library publishes a control record: $record"
 
 

@@ -17,7 +17,7 @@ need_lib
 command -v cc > /dev/null || skip "no C compiler (cc) to build ps_title.c"
 cc -O1 -g -Wall -pthread -o "$TMP/ps_title" "$HERE/ps_title.c" || fail "cannot build ps_title.c"
 record=0
-LC_ALL=C grep -aq 'threadsnap-control' "$LIB" && record=1
+lib_has_record && record=1
 echo "library publishes a control record: $record"
 
 
