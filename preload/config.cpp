@@ -99,6 +99,7 @@ bool set_named_temp(const char* v) { return set_test_switch(v, &g_config.test_na
 bool set_claim_stall(const char* v) { return set_test_ms(v, &g_config.test_claim_stall_ms); }
 bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_frozen_blind); }
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
+bool set_no_wipeonfork(const char* v) { return set_test_switch(v, &g_config.test_no_wipeonfork); }
 
 struct Option {
   const char* name;
@@ -124,6 +125,7 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_CLAIM_STALL_MS", "0", set_claim_stall},
     {"THREADSNAP_TEST_FROZEN_BLIND", "0", set_frozen_blind},
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
+    {"THREADSNAP_TEST_NO_WIPEONFORK", "0", set_no_wipeonfork},
 };
 
 void set_defaults() {
@@ -145,6 +147,7 @@ void set_defaults() {
   g_config.test_claim_stall_ms = 0;
   g_config.test_frozen_blind = false;
   g_config.test_frozen_no_sigblk = false;
+  g_config.test_no_wipeonfork = false;
 }
 
 }  // namespace
