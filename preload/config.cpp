@@ -100,6 +100,7 @@ bool set_claim_stall(const char* v) { return set_test_ms(v, &g_config.test_claim
 bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_frozen_blind); }
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
 bool set_no_wipeonfork(const char* v) { return set_test_switch(v, &g_config.test_no_wipeonfork); }
+bool set_unwind_check(const char* v) { return set_test_switch(v, &g_config.test_unwind_check); }
 
 struct Option {
   const char* name;
@@ -126,6 +127,7 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_FROZEN_BLIND", "0", set_frozen_blind},
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
     {"THREADSNAP_TEST_NO_WIPEONFORK", "0", set_no_wipeonfork},
+    {"THREADSNAP_TEST_UNWIND_CHECK", "0", set_unwind_check},
 };
 
 void set_defaults() {
@@ -148,6 +150,7 @@ void set_defaults() {
   g_config.test_frozen_blind = false;
   g_config.test_frozen_no_sigblk = false;
   g_config.test_no_wipeonfork = false;
+  g_config.test_unwind_check = false;
 }
 
 }  // namespace
