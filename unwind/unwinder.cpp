@@ -44,6 +44,7 @@ struct Page {
   unsigned char* data;
 };
 Page* g_pages = nullptr;
+bool g_pages_crowded = false;
 
 const unsigned char* page_for(uintptr_t page) {
   if (!g_pages) return nullptr;
@@ -64,6 +65,7 @@ const unsigned char* page_for(uintptr_t page) {
       return p.ok ? p.data : nullptr;
     }
   }
+  g_pages_crowded = true;  // emptied before the next dump's unwinding
   return nullptr;  // crowded: treat as unreadable rather than evict mid-unwind
 }
 
@@ -569,8 +571,10 @@ bool unwinder_init() {
 
 void unwinder_begin(bool modules_changed) {
   // The pages and rules come from the modules' code and unwind tables,
-  // which change only with the module list.
-  if (!modules_changed) return;
+  // which change only with the module list. A crowded page cache (a rule
+  // may have been refused for want of a page) starts again too.
+  if (!modules_changed && !g_pages_crowded) return;
+  g_pages_crowded = false;
   if (g_pages) {
     for (uint32_t i = 0; i < kPages; ++i) g_pages[i].addr = 0;
   }
