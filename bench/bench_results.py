@@ -5,7 +5,7 @@ import math
 import os
 
 from bench_common import co_corrected, fmt_us, loadavg, med, pct, ratio
-from bench_scenarios import ANATOMY, SCENARIOS, scenario_args
+from bench_scenarios import ANATOMY, SCENARIOS, scenario_args, scenario_loads
 
 
 def pause_rows(res):
@@ -76,9 +76,9 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
     w("")
     w("```")
     for name, blocked, churn in SCENARIOS:
-        for load in ("idle", "loaded"):
+        for load in scenario_loads(name):
             w(f"THREADSNAP_MODE=stw|concurrent THREADSNAP_QUIET=1 THREADSNAP_DIR=$tmp LD_PRELOAD={lib} "
-              f"build/bench/scenario {' '.join(scenario_args(blocked, churn, load == 'loaded'))}"
+              f"build/bench/scenario {' '.join(scenario_args(blocked, churn, load == 'loaded', name))}"
               f"   # {name}/{load}; stdin: dumps {per_round} 2 (x4 rounds per mode)")
     for label, args in ANATOMY:
         w(f"THREADSNAP_MODE=concurrent ... build/bench/scenario {' '.join(args)}   # stdin: dumps "
@@ -144,6 +144,36 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
         w(f"| (context) gdb at 1,000 threads | {gdb1000[0]['wall_s']:.1f} s, process stopped "
           f"{fmt_us(gdb1000[0]['hb_us'])} | |")
     w("")
+    # --- issue 13's targets, per scenario (concurrent mode)
+    w("")
+    w("Issue 13's targets, every scenario (`concurrent`): stop1+stop2 p50 <= 50 us and p99 <= 200 us; "
+      "heartbeat longest gap per dump (p50) within 1.5x of the quiet windows' (p50); ping-pong p99 "
+      "during dumps <= 2x of quiet; dumper CPU per dump (the header's dumper_cpu_ns) <= 30 ms at "
+      "10,000 threads; dump latency p50 <= 200 ms. `frozen`: signalled threads judged frozen at "
+      "the cut (mean per dump).")
+    w("")
+    w("| scenario | stop1+stop2 p50 / p99 | heartbeat gap dump / quiet | ping-pong p99 dump / quiet | "
+      "dumper CPU p50 / p99 | latency p50 | frozen | verdicts |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+    for (name, load), res in pause.items():
+        c = res["concurrent"]
+        st = stops(c)
+        s50, s99 = med(st), pct(st, 99)
+        hb_d, hb_q = med(c["hb_dump_us"]), med(c["hb_quiet_us"])
+        pd, pq = pct(c["trips_dump_us"], 99), pct(c["trips_quiet_us"], 99)
+        cpu = c.get("dumper_cpu_us") or [0]
+        c50, c99 = med(cpu), pct(cpu, 99)
+        l50 = med(c["latency_us"])
+        fr = sum(c.get("frozen") or [0]) / max(1, len(c.get("frozen") or [0]))
+        big = med(c["threads"]) >= 5000
+        v = [f"stops {verdict(s50 <= 50 and s99 <= 200)}", f"heartbeat {verdict(hb_d <= 1.5 * hb_q)}",
+             f"ping-pong {verdict(pd <= 2 * pq)}", f"latency {verdict(l50 <= 200e3)}"]
+        if big:
+            v.append(f"CPU {verdict(c50 <= 30e3)}")
+        w(f"| {name}/{load} | {fmt_us(s50)} / {fmt_us(s99)} | {fmt_us(hb_d)} / {fmt_us(hb_q)} = "
+          f"{ratio(hb_d, hb_q)} | {fmt_us(pd)} / {fmt_us(pq)} = {ratio(pd, pq)} | {fmt_us(c50)} / "
+          f"{fmt_us(c99)} | {fmt_us(l50)} | {fr:.1f} | {', '.join(v)} |")
+    w("")
     w("Where a target is not met, the section \"Why targets are not met\" at the end says by how much "
       "and why. On this shared machine, verdicts close to their threshold (the ping-pong 2x, the "
       "200 ms dump, create+join) can flip from one run to the next; the percentiles and per-round "
@@ -157,7 +187,8 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
       "created (all alive at once) and exited, then 100 blocked; plus a heartbeat thread (spins on "
       "the clock, records the longest gap between two reads), a ping-pong pair (mutex + condvar, "
       "one round trip about every 100 us) and the main thread; `loaded` adds one CPU-bound thread "
-      f"per core ({m['nproc']}). Blocked threads sit in pthread_mutex_lock, pthread_cond_wait, "
+      f"per core ({m['nproc']}); `busy` is `large/loaded` with 40% of its threads in timed waits of "
+      "20-30 ms (poll, nanosleep, pthread_cond_timedwait) that wake and wait again forever. Blocked threads sit in pthread_mutex_lock, pthread_cond_wait, "
       "sem_wait, read, pthread_rwlock_wrlock and poll, 2-13 calls deep. Each dump: a quiet window "
       "(as long as the previous dump, 10-500 ms), then tgkill(SIGUSR2) to the process and an "
       "inotify wait until the dump file has its final name (= dump latency). stop1/stop2 are the "

@@ -206,6 +206,38 @@ static NOIPA void block_in(int kind) {
   }
 }
 
+/* --timed PCT: that share of the blocked threads wait 20-30 ms at a time,
+ * forever, in poll, nanosleep or pthread_cond_timedwait (the `busy`
+ * scenario: some 140,000 wake-ups a second at 10,000 threads). */
+static int g_timed_pct;
+static pthread_mutex_t g_timed_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_timed_cv = PTHREAD_COND_INITIALIZER;
+
+static NOIPA void timed_waits(long i) {
+  atomic_fetch_add(&g_blocking, 1);
+  struct pollfd pfd = {g_pipe[0], POLLIN, 0};
+  for (unsigned n = 0;; ++n) {
+    int ms = 20 + (int)((i * 7 + n) % 11);
+    switch ((i + n) % 3) {
+      case 0: poll(&pfd, 1, ms); break;
+      case 1: {
+        struct timespec ts = {0, ms * 1000000L};
+        nanosleep(&ts, NULL);
+        break;
+      }
+      default: {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += ms * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_mutex_lock(&g_timed_mu);
+        pthread_cond_timedwait(&g_timed_cv, &g_timed_mu, &ts);
+        pthread_mutex_unlock(&g_timed_mu);
+      }
+    }
+  }
+}
+
 static NOIPA void nest(int kind, int depth) {
   volatile char pad[48];
   pad[0] = (char)depth;
@@ -223,6 +255,10 @@ static void* blocked_main(void* arg) {
   if (g_touch_malloc) {  /* gives the thread its malloc tcache */
     void* volatile p = malloc(32);
     free(p);
+  }
+  if ((i * 37) % 100 < g_timed_pct) {
+    timed_waits(i);
+    return NULL;
   }
   nest(g_kinds[i % g_nkinds], 2 + (int)((i * 7) % 12));
   return NULL;
@@ -298,7 +334,7 @@ static uint64_t longest_gap(const struct event* g, size_t n, uint64_t a, uint64_
 
 /* --- dump cycles ------------------------------------------------------------ */
 
-struct dump { uint64_t t0, t1, qa, qb, stop1, sweep, stop2, threads, blocked, frames, vias[6]; };
+struct dump { uint64_t t0, t1, qa, qb, stop1, sweep, stop2, threads, blocked, frames, vias[6], dumper_cpu, frozen; };
 static const char* const kVia[6] = {"signal", "sweep", "self", "stw", "timeout", "start"};
 
 static uint64_t header_u64(const char* text, const char* key) {
@@ -347,6 +383,8 @@ static int collect(int ino, const char* dir, struct dump* d, uint64_t timeout_ns
       d->stop1 = header_u64(text, "\nstop1_ns ");
       d->sweep = header_u64(text, "\nsweep_ns ");
       d->stop2 = header_u64(text, "\nstop2_ns ");
+      d->dumper_cpu = header_u64(text, "\ndumper_cpu_ns ");
+      d->frozen = header_u64(text, "\nfrozen ");
       d->threads = header_u64(text, "\nthreads ");
       d->blocked = count(text, " state=blocked ");
       d->frames = count(text, "\n  0x");
@@ -420,6 +458,8 @@ static void run_dumps(int k, int warm) {
   out("]");
   ARRAY("latency_us", (m[i].t1 - m[i].t0) / 1000.0)
   ARRAY("stop1_us", m[i].stop1 / 1000.0)
+  ARRAY("dumper_cpu_us", m[i].dumper_cpu / 1000.0)
+  ARRAY("frozen", (double)m[i].frozen)
   ARRAY("sweep_us", m[i].sweep / 1000.0)
   ARRAY("stop2_us", m[i].stop2 / 1000.0)
   ARRAY("threads", m[i].threads)
@@ -467,6 +507,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--loaded")) loaded = 1;
     else if (!strcmp(argv[i], "--no-aux")) aux = 0;
     else if (!strcmp(argv[i], "--touch-malloc")) g_touch_malloc = 1;
+    else if (!strcmp(argv[i], "--timed") && i + 1 < argc) g_timed_pct = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--kinds") && i + 1 < argc) {
       /* e.g. 1,2,3,5: which waits the blocked threads use (0 mutex, 1 condvar,
        * 2 semaphore, 3 read, 4 rwlock, 5 poll) */
@@ -478,7 +519,7 @@ int main(int argc, char** argv) {
     else {
       fprintf(stderr,
               "usage: %s [--blocked N] [--churn M] [--loaded] [--no-aux] [--touch-malloc] "
-              "[--kinds 0,1,2,3,4,5] [--stack-kb K]\n",
+              "[--kinds 0,1,2,3,4,5] [--stack-kb K] [--timed PCT]\n",
               argv[0]);
       return 2;
     }
