@@ -63,6 +63,14 @@ void note_done(Record* r, uint32_t gen) {
   if (g_dumper_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&g_arrivals);
 }
 
+// The same where the dumper made the capture itself: nobody waits on
+// g_arrivals but the dumper, so only the thread's own waiters are told (two
+// seq_cst operations a thread fewer in a 10,000-thread sweep).
+void note_done_by_dumper(Record* r, uint32_t gen) {
+  r->done.store(gen, std::memory_order_seq_cst);
+  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
+}
+
 void wait_done(Record* r, uint32_t gen) {
   r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {
@@ -223,7 +231,7 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
         capture_header(r, c, gen, kViaTimeout, kRunning, 0);
         if (gone) r->omit = true;
         else r->timed_out = true;
-        note_done(r, gen);
+        note_done_by_dumper(r, gen);
         continue;
       }
       if (verdicts && !gone && judged_frozen(i, tid, now)) {
@@ -346,20 +354,20 @@ void stop1_walk_and_signal(uint32_t gen) {
     }
     Record* r = record_at(i);
     if (k == kStarting) {
-      if (try_claim(r, gen)) { capture_start(r, gen); note_done(r, gen); }
+      if (try_claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
       continue;
     }
     if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && try_claim(r, gen)) {
       // It still blocks our stop signal (checked before this stop): it
       // cannot answer, so the stop does not wait for it again.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
-      note_done(r, gen);
+      note_done_by_dumper(r, gen);
       continue;
     }
     if (TS_UNLIKELY(!stop_signal) && try_claim(r, gen)) {
       // No signal left to stop it with (the program took them all).
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
-      note_done(r, gen);
+      note_done_by_dumper(r, gen);
       continue;
     }
     g_signalled[signalled++] = i;
@@ -368,7 +376,7 @@ void stop1_walk_and_signal(uint32_t gen) {
       // Gone already (a foreign thread that exited): not in this dump.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       r->omit = true;
-      note_done(r, gen);
+      note_done_by_dumper(r, gen);
     }
   }
   g_member_count = members;
@@ -403,7 +411,7 @@ void sweep(uint32_t gen, Via via) {
     if (r->frozen_gen.load(std::memory_order_relaxed) == gen) continue;
     if (try_claim(r, gen)) {
       capture_from_wrapper(r, gen, via);
-      note_done(r, gen);
+      note_done_by_dumper(r, gen);
     }
   }
   // Threads that claimed themselves may still be copying, frozen ones may
@@ -425,7 +433,7 @@ void sweep(uint32_t gen, Via via) {
         if (!before(r->done.load(std::memory_order_seq_cst), gen)) continue;
         if (try_claim(r, gen)) {
           capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
-          note_done(r, gen);
+          note_done_by_dumper(r, gen);
         } else {
           r->abandoned_gen.store(gen, std::memory_order_seq_cst);
         }

@@ -431,22 +431,24 @@ void atfork_child() {
 
 }  // namespace
 
-// The thread count the kernel gives (/proc/self/stat field 20), zombie
-// main thread included, or -1.
+// The thread count the kernel gives (the "Threads:" line of
+// /proc/self/status), zombie main thread included, or -1. Not /proc/self/stat:
+// reading that sums the CPU time of every thread (13% of the dumper's CPU at
+// 10,000 threads).
 long kernel_thread_count() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/status"),
                         O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  char buf[1024];
+  char buf[4096];
   long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
   raw_syscall(SYS_close, fd);
   if (n <= 0) return -1;
   buf[n] = 0;
-  const char* p = strrchr(buf, ')');
+  const char* p = strstr(buf, "\nThreads:");
   if (!p) return -1;
-  int field = 2;
-  for (++p; *p && field < 20; ++p)
-    if (*p == ' ') ++field;
+  p += 9;
+  while (*p == ' ' || *p == '\t') ++p;
+  if (*p < '0' || *p > '9') return -1;
   long v = 0;
   while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
   return v;
