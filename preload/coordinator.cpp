@@ -405,6 +405,7 @@ void torn_capture(uint32_t gen, uint64_t start_ns) {
 void sweep(uint32_t gen, Via via) {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    if (via == kViaSweep) yield_to_program(i);  // not inside stw's one stop
     Record* r = record_at(g_members[i]);
     // A frozen thread captures itself in its handler when it next runs: its
     // record's registers are not its state.
@@ -624,6 +625,7 @@ void recheck_silent_threads() {
 void unwind_members(bool modules_changed) {
   unwinder_begin(modules_changed);
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
     if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
     Capture* c = slot_at(g_members[i]);
     if (c->via != kViaTimeout && c->via != kViaStart)
