@@ -337,6 +337,9 @@ bool unwind_by_rules(Capture* c, uintptr_t* out, uint32_t max, uint32_t* count) 
       saved[i] = v;
       if (i == 1) rbp_known = ok;
     }
+    // A frame that leads to itself: whatever libunwind makes of that, it
+    // is libunwind's to say.
+    if (cfa == rsp && next_ip == rip) return false;
     rsp = cfa;
     rip = next_ip;
     exact = false;
