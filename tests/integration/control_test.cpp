@@ -276,9 +276,19 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
   WAIT_READY(p, seconds(10));
   pid_t worker = p.Tids()["worker"];
   ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
+  pid_t dumper = std::stoi(ReadControl(p.pid())["dumper_tid"]);
+  ASSERT_GT(dumper, 0);
   ASSERT_TRUE(p.Signal(SIGUSR2));
-  // Wake the worker during the sweep delay: it claims itself and stalls.
-  std::this_thread::sleep_for(milliseconds(100));
+  // Wake the worker during the sweep delay (the dumper sleeps in nanosleep,
+  // syscall 35, only there): it claims itself and stalls.
+  std::string sys_path =
+      "/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(dumper) + "/syscall";
+  ASSERT_TRUE(WaitUntil([&] {
+    std::ifstream in(sys_path);
+    std::string first;
+    in >> first;
+    return first == "35";
+  }, seconds(10))) << "the dumper never reached the sweep delay";
   p.Write("wake\n");
   Dump d;
   std::string err;
