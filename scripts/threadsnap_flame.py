@@ -149,7 +149,7 @@ def _fit(label, w):
 
 _SCRIPT = r"""
 "use strict";
-var svg = document.documentElement, W = %(width)d, total = +svg.getAttribute("data-total");
+var svg = document.documentElement, W = @WIDTH@, total = +svg.getAttribute("data-total");
 var secs = +svg.getAttribute("data-secs");
 var frames = Array.prototype.slice.call(document.querySelectorAll("g.f"));
 var info = document.getElementById("info"), matched = document.getElementById("matched");
@@ -220,4 +220,4 @@ if (zq) { var zr = new RegExp(decodeURIComponent(zq[1]));
     return zr.test(g.querySelector("title").textContent.replace(/ \([^()]*\)$/, "")); })[0];
   if (zf) zoom(zf); }
 svg.setAttribute("data-ready", "1");
-""" % {"width": WIDTH}
+""".replace("@WIDTH@", str(WIDTH))

@@ -233,15 +233,22 @@ def record(t, proc, args, agg, stop, progress):
 
 # --- output ----------------------------------------------------------------------------
 
-def pick_format(args):
-    if args.format:
-        return args.format
-    o = args.output or ""
+def format_of(path):
     for ext, fmt in ((".svg", "svg"), (".txt", "text"), (".json", "json"),
                      (".folded", "folded")):
-        if o.endswith(ext):
+        if path.endswith(ext):
             return fmt
     return "pprof"
+
+
+def outputs(args):
+    """[(path or None for stdout, format)]: one per -o (its format from
+    --format, else from its name), or one default."""
+    if not args.output:
+        return [(None, args.format or "pprof")]
+    if len(args.output) == 1 and args.format:
+        return [(args.output[0], args.format)]
+    return [(o, format_of(o)) for o in args.output]
 
 
 def check_output(path):
@@ -320,7 +327,7 @@ def parse_args(argv):
     ap = Usage(prog="threadsnap record", allow_abbrev=False)
     ap.add_argument("--hz", type=float, default=20.0)
     ap.add_argument("--duration", type=float, default=0.0)
-    ap.add_argument("-o", "--output")
+    ap.add_argument("-o", "--output", action="append")
     ap.add_argument("--format", "-f", choices=FORMATS)
     ap.add_argument("--symbolizer", default=os.environ.get("THREADSNAP_SYMBOLIZER", "auto"),
                     choices=SYMBOLIZERS)
@@ -333,6 +340,11 @@ def parse_args(argv):
         ap.error("--duration must be seconds, not %g" % args.duration)
     if bool(cmd) == bool(args.pid):
         ap.error("give either -- CMD ARGS or one PID")
+    if args.format and args.output and len(args.output) > 1:
+        ap.error("--format goes with one -o; with several, each output's name says its "
+                 "format (.pb.gz, .svg, .txt, .json, .folded)")
+    if args.output and sum(o == "-" for o in args.output) > 1:
+        ap.error("only one output can be stdout")
     if args.pid is not None and (not args.pid.isdigit() or args.pid.startswith("0")):
         ap.error("'%s' is not a PID" % args.pid)
     args.cmd = cmd
@@ -341,11 +353,12 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    fmt = pick_format(args)
+    outs = outputs(args)
     proc = d = None
     stop = Stop()
     try:
-        check_output(args.output)
+        for path, _ in outs:
+            check_output(path)
         if args.cmd:
             lib = os.environ.get("THREADSNAP_RECORD_LIB")
             if not lib:
@@ -369,18 +382,21 @@ def main(argv=None):
         stop_command(proc)
         if agg.samples == 0:
             raise Fail("record: no sample taken (%s)" % info["ended"])
-        if args.output is None and fmt == "pprof":
-            args.output = "threadsnap.%d.pb.gz" % t.pid
+        outs = [(path or ("threadsnap.%d.pb.gz" % t.pid if fmt == "pprof" else None), fmt)
+                for path, fmt in outs]
         ctl.lower_priority()    # symbolizing and writing: the box may be busy
         from threadsnap_record_out import Profile
         stacks = agg.frames(args.symbolizer, tuple(args.debug_dir) if args.debug_dir else None)
         prof = Profile(agg, stacks, info)
-        write_output(args.output, render(fmt, prof))
+        for path, fmt in outs:
+            write_output(path, render(fmt, prof))
+        files = [path for path, _ in outs if path and path != "-"]
         note("%d samples of pid %d at %g Hz over %.1f s (%d lost; %s)%s"
              % (agg.samples, t.pid, args.hz, info["wall_ns"] / 1e9, info["lost"],
-                info["ended"], ": wrote " + args.output if args.output else ""))
-        if fmt == "pprof" and args.output:
-            note("next: go tool pprof -top %s   (or -http=: %s)" % (args.output, args.output))
+                info["ended"], ": wrote " + ", ".join(files) if files else ""))
+        for path, fmt in outs:
+            if fmt == "pprof" and path:
+                note("next: go tool pprof -top %s   (or -http=: %s)" % (path, path))
         return 0
     except Fail as e:
         note("error: %s" % e)
