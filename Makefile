@@ -19,7 +19,7 @@ LIB      := $(BUILD)/libthreadsnap.so
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := g++ make libunwind-dev libmimalloc-dev libgtest-dev libbenchmark-dev \
             memcached libmemcached-tools elfutils binutils llvm python3 gdb libc6-dbg \
-            openjdk-17-jdk-headless
+            openjdk-17-jdk-headless golang-go
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps test demo bench soak clean install check-asan
