@@ -103,9 +103,8 @@ def lock_title(st):
 def render_text(p):
     a, info = p.agg, p.info
     out = ["threadsnap record: pid %s, exe %s" % (a.pid, a.exe or "?"),
-           "  %d samples at %g Hz over %.1f s (%d ticks lost), %d threads seen (at most %d at once)"
-           % (a.samples, info["hz"], info["wall_ns"] / 1e9, info["lost"], len(a.tids),
-              a.max_threads),
+           "  %d samples at %g Hz over %.1f s (%d ticks lost), up to %d threads"
+           % (a.samples, info["hz"], info["wall_ns"] / 1e9, info["lost"], a.max_threads),
            "  each thread-sample weighs %g ms; %.1f thread-seconds in all; %s"
            % (p.period_ns / 1e6, p.secs(p.total),
               "symbolized with %s" % a.symbolizer if a.symbolizer else "not symbolized")]
@@ -165,8 +164,7 @@ def profile_json(p):
     doc = {"format": "threadsnap-record", "version": 1, "pid": a.pid, "exe": a.exe,
            "hz": info["hz"], "samples": a.samples, "wall_ns": info["wall_ns"],
            "lost_ticks": info["lost"], "sample_weight_ns": p.period_ns,
-           "thread_seconds": p.secs(p.total), "threads_seen": len(a.tids),
-           "max_threads": a.max_threads, "symbolizer": a.symbolizer,
+           "thread_seconds": p.secs(p.total), "max_threads": a.max_threads, "symbolizer": a.symbolizer,
            "ended": info.get("ended"),
            "states": [{"state": k, "thread_seconds": p.secs(n), "share": n / p.total}
                       for k, n in p.by("state")],
