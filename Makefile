@@ -64,3 +64,10 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Dev check, not part of `make test` (it needs a browser): the record
+# command's SVG flame graph rendered by Debian's headless Chromium, its
+# search and zoom exercised, screenshots kept in build/dev/.
+.PHONY: check-flamegraph
+check-flamegraph: all
+	tests/dev/check_flamegraph.sh $(abspath $(BUILD))/dev

@@ -117,8 +117,9 @@ def render_svg(p, title):
            '<text x="%d" y="20" text-anchor="middle" style="font-size:16px">%s</text>'
            % (WIDTH // 2, html.escape(title)),
            '<text id="legend" x="10" y="40">%s</text>'
-           % html.escape("  ".join("■ " + PALETTE[k][1] for k in PALETTE
-                                   if any(r[5] == k for r in rects))),
+           % "".join('<tspan fill="rgb(%d,%d,%d)">&#9632;</tspan><tspan> %s   </tspan>'
+                     % (PALETTE[k][0] + (html.escape(PALETTE[k][1]),)) for k in PALETTE
+                     if any(r[5] == k for r in rects)),
            '<text id="reset" class="btn hidden" x="10" y="%d">Reset zoom</text>' % (height - 10),
            '<text id="search" class="btn" x="%d" y="40" text-anchor="end">Search</text>'
            % (WIDTH - 10),
