@@ -189,7 +189,7 @@ def locks_json(p):
     for st in p.locks:
         owners = sorted(st.owners.items(), key=lambda kv: -kv[1])
         out.append({
-            "obj": st.obj, "kind": st.kind or ("mutex" if st.waits else "condvar mutex"),
+            "pid": p.agg.pid, "obj": st.obj, "kind": st.kind or ("mutex" if st.waits else "condvar mutex"),
             "wait_thread_seconds": p.secs(st.waits), "wait_samples": st.waits,
             "share": st.waits / p.total if p.total else 0.0,
             "waiters": len(st.waiters),
