@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`threadsnap record`: a wall-clock and lock-wait profile from repeated snapshots.
 
-    threadsnap_record.py [--hz N] [--duration S] [-o OUT] [--format F]
+    threadsnap_record.py [--hz N] [--duration S] [-o OUT]... [--format F]
                          [--symbolizer S] [--debug-dir D] (-- CMD ARGS | PID)
 
 Takes a consistent snapshot N times a second (default 20) of CMD, started
@@ -22,8 +22,10 @@ dump: recording changes nothing in it.
 
 Formats: pprof (gzipped profile.proto, default; OUT defaults to
 threadsnap.PID.pb.gz), text, json, folded, svg (those default to stdout).
-With -o and no --format, the format follows OUT's name (.svg, .txt, .json,
-.folded, else pprof). Exit status: 0 profile written, 1 error, 2 bad usage.
+Several -o write one recording in several formats, each OUT's format from
+its name (.svg, .txt, .json, .folded, else pprof); --format goes with one.
+A progress line (samples, elapsed, lost ticks) is drawn on a terminal only.
+Exit status: 0 profile written, 1 error, 2 bad usage.
 Standard library only.
 """
 

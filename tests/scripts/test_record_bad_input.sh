@@ -9,7 +9,8 @@
 # - a full disk at the end: one clear error line, no partial file left;
 # - SIGINT (Ctrl-C) during a recording of a PID: what was gathered is
 #   written, the process lives on, and the dumps the recording consumed are
-#   gone from its dump directory.
+#   gone from its dump directory;
+# - a progress line on a terminal, none on a pipe or file.
 source "$(dirname "$0")/../reliability/mount_ns.sh"
 source "$(dirname "$0")/lib.sh"
 need_lib
@@ -99,3 +100,11 @@ PY
 left=$(ls d | grep -c '^threadsnap\..*\.txt$' || true)
 [ "$left" = 0 ] || fail "$left consumed dumps left in the dump directory: $(ls d)"
 ok "SIGINT: profile written, process alive, dumps removed"
+
+# 6. The progress line: on a terminal only (script(1) gives it a pty).
+grep -q 'recording pid' rec.err && fail "a progress line on a file: $(cat rec.err)"
+script -qfec "$TS record --hz 20 --duration 1 -o pty.json -- $PROGRAMS/rec_split" /dev/null > pty.out 2>&1 ||
+  fail "record on a terminal failed: $(cat pty.out)"
+grep -q $'\rthreadsnap: recording pid [0-9]*: [0-9]* samples, [0-9.]* s, [0-9]* lost' pty.out ||
+  fail "no progress line on a terminal: $(cat -A pty.out | tail -n 3)"
+ok "progress line on a terminal, none on a file"
