@@ -38,6 +38,7 @@ def is_lock_call(call):
 
 
 _BLOCKED_NS = re.compile(r" blocked_ns=\d+")
+_THREAD_TID = re.compile(r"\nthread tid=\d+ ")
 
 
 def _parse_rest(path, rest):
@@ -97,6 +98,7 @@ class Aggregate:
         self.raw = {}                # thread record less tid and blocked_ns -> [samples, _split]
         self.rests = {}              # that line -> its fields (_parse_rest)
         self._tid_rx = {}            # lines -> pattern of the tids of the threads with them
+        self._waiting = set()        # (tid, line) of every thread seen in a lock or condvar wait
         self.counts = {}             # after finish(): (stack id, name, state, call, lock) -> samples
         self.max_threads = 0
         self.module_lines = {}       # module line -> Module
@@ -114,12 +116,12 @@ class Aggregate:
     def add_dump(self, path, text):
         """Takes in one whole dump (its text). DumpError if it is not one.
 
-        The fast path (a 1,000-thread dump is 330 KB, 20 of them a second):
-        blocked_ns, the only field that differs between otherwise equal
-        threads, is cut out in one pass; then each thread costs a few string
-        slices and one dict update keyed by (the rest of its line, its
-        frames), both shared by many threads. Lines are parsed once per
-        distinct text, in _parse_rest."""
+        The fast path (a 1,000-thread dump is 330 KB, 20 of them a second)
+        has no Python code per thread: blocked_ns, the one field that differs
+        between threads in the same place besides the tid, is cut out by one
+        re.sub; re.split cuts the records without their tids; Counter counts
+        equal ones. Python code runs per distinct record (a line is parsed
+        once per distinct text, in _parse_rest)."""
         if not text.startswith("threadsnap 1\n") or not text.endswith("\nend\n"):
             raise DumpError(path, 0, "not a whole threadsnap v1 dump")
         head, sep, body = text.partition("\nthread tid=")
@@ -143,16 +145,17 @@ class Aggregate:
             elif key in ("stop1_ns", "stop2_ns"):
                 stops += int(value)
         body = _BLOCKED_NS.sub("", body[:-5]) if sep else ""   # [:-5]: the "\nend\n"
-        chunks = body.split("\nthread tid=") if sep else []
-        if declared is not None and declared != len(chunks):
+        body = "\nthread tid=" + body if sep else ""
+        # Each thread's record less its "thread tid=N " (re.split, C code):
+        # equal for threads in the same place, so Counter (C code) counts them.
+        records = _THREAD_TID.split(body)[1:]
+        if declared is not None and declared != len(records):
             raise DumpError(path, 0, "header says 'threads %d' but %d thread records follow"
-                            % (declared, len(chunks)))
+                            % (declared, len(records)))
         self.samples += 1
         self.stop_ns.append(stops)
-        self.max_threads = max(self.max_threads, len(chunks))
-        # Each thread's record less its tid: equal for threads in the same
-        # place, so Counter (C code) does the counting.
-        per = Counter([c[c.find(" ") + 1:] for c in chunks])
+        self.max_threads = max(self.max_threads, len(records))
+        per = Counter(records)
         raw = self.raw
         special = None
         for key, n in per.items():
@@ -164,7 +167,7 @@ class Aggregate:
                 special = special or []
                 special.append((r[1], n))
         if special:
-            self._add_waits("\nthread tid=%s\nthread tid=" % body, special)
+            self._add_waits(body + "\nthread tid=", special)
 
     def _split(self, path, key):
         """(line less tid, frames, parsed line) of a record less its tid."""
@@ -186,21 +189,16 @@ class Aggregate:
         if rx is None:   # one scan for all of them
             rx = self._tid_rx[rests] = re.compile(r"\nthread tid=(\d+) (%s)(?=\n)"
                                                   % "|".join(re.escape(r) for r in rests))
-        tids_of = {}
-        for tid, rest in rx.findall(body):
-            tids_of.setdefault(rest, []).append(tid)
+        self._waiting.update(rx.findall(body))     # {(tid, line)}: distinct waiters, at finish()
         for (rest, frames, r), n in special:
             name, state, call, pc, lock, kind, cond_mutex, owner = r
-            tids = tids_of.get(rest, ())
             if kind == "cond":
                 st = self._lock(cond_mutex)
                 st.cond_waits += n
-                st.cond_waiters.update(tids)
                 continue
             st = self._lock(lock)
             st.kind = st.kind or wait_kind(call)
             st.waits += n
-            st.waiters.update(tids)
             o = None
             if owner is not None:
                 i = body.find("\nthread tid=%s " % owner)
@@ -217,8 +215,16 @@ class Aggregate:
                 st.owners[o] = st.owners.get(o, 0) + n
 
     def finish(self):
-        """Turns the raw counts into (stack id, name, state, call, lock) counts
-        and the owners' keys into (stack id, name, state, call)."""
+        """Turns the raw counts into (stack id, name, state, call, lock) counts,
+        the owners' keys into (stack id, name, state, call), and the waiting
+        (tid, line) pairs into each lock's distinct waiters."""
+        for tid, rest in self._waiting:
+            r = self.rests[rest]
+            if r[5] == "cond":
+                self._lock(r[6]).cond_waiters.add(tid)
+            else:
+                self._lock(r[4]).waiters.add(tid)
+        self._waiting = set()
         self.counts = {}
         for n, (rest, frames, r) in self.raw.values():
             k = self._key(rest, frames)

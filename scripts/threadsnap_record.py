@@ -31,6 +31,7 @@ Standard library only.
 
 import argparse
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -105,12 +106,28 @@ def attach_started(proc, d):
                % (proc.args[0], START_TIMEOUT, why))
 
 
-def poke(t):
+def hold(t):
+    """Takes a pidfd of t's process, once it is verified: from then on,
+    whether it still runs is one poll (no /proc/PID/stat read, which costs
+    the kernel a walk over every thread), and it is this process's exit that
+    the fd reports, never that of a later process given the same PID."""
+    t.pidfd = None
+    try:
+        fd = os.pidfd_open(t.pid)
+    except (OSError, AttributeError):
+        return
+    if ctl.start_time(t.pid) != t.start:     # the PID was reused since check_target
+        os.close(fd)
+        raise Refused("process %d changed while checking it (exited?); nothing sent" % t.pid)
+    t.pidfd = fd
+
+
+def poke(t, proc):
     """Asks t's library for one snapshot, re-verifying what check_target
     verified (same process, same record, same wake signal) at the cost of a
     few small /proc reads, instead of re-reading all of /proc/PID/maps (20,000
     lines at 10,000 threads) as `dump` does once."""
-    if ctl.start_time(t.pid) != t.start:
+    if not alive(t, proc):
         raise Refused("process %d is gone" % t.pid)
     if t.how != "wake" or t.rng is None:
         return send(t)
@@ -135,17 +152,26 @@ def poke(t):
 def alive(t, proc):
     if proc is not None:
         return proc.poll() is None
+    if getattr(t, "pidfd", None) is not None:
+        return not select.select([t.pidfd], [], [], 0)[0]   # readable once it exits
     return ctl.start_time(t.pid) == t.start
 
 
 def wait_dump(t, proc, timeout):
-    """The path of the snapshot asked for, or None when the process is gone."""
+    """The path of the snapshot asked for, or None when the process is gone.
+    Looks for the next sequence number by name (one stat) and lists the
+    directory only now and then (a dump someone else triggered takes a
+    number too)."""
     deadline = time.monotonic() + timeout
     pause = 0.001
+    polls = 0
     while True:
-        f = new_dump(t)
-        if f:
-            return f
+        polls += 1
+        if polls % 16 == 1 or os.path.exists(os.path.join(
+                t.dir, "threadsnap.%d.%d.txt" % (t.pid, t.seq + 1))):
+            f = new_dump(t)
+            if f:
+                return f
         if not alive(t, proc):
             return new_dump(t)
         if time.monotonic() > deadline:
@@ -194,7 +220,7 @@ def record(t, proc, args, agg, stop, progress):
         if not alive(t, proc):
             break
         try:
-            poke(t)
+            poke(t, proc)
         except Refused as e:
             if not alive(t, proc):
                 break
@@ -379,6 +405,10 @@ def main(argv=None):
                 raise Fail("record: %s" % e)
             signal.signal(signal.SIGINT, stop.handler)
             signal.signal(signal.SIGTERM, stop.handler)
+            try:
+                hold(t)
+            except Refused as e:
+                raise Fail("record: %s" % e)
         agg = Aggregate(int(round(1e9 / args.hz)))
         info = record(t, proc, args, agg, stop, sys.stderr.isatty())
         stop_command(proc)
