@@ -202,6 +202,7 @@ def record(t, proc, args, agg, stop, progress):
     end = t0 + args.duration if args.duration else None
     next_tick = t0
     lost = 0
+    latency = []        # trigger to whole dump file, seconds
     shown = 0.0
     ended = None
     while stop.why is None:
@@ -219,6 +220,7 @@ def record(t, proc, args, agg, stop, progress):
         next_tick += period
         if not alive(t, proc):
             break
+        asked = time.monotonic()
         try:
             poke(t, proc)
         except Refused as e:
@@ -228,6 +230,7 @@ def record(t, proc, args, agg, stop, progress):
         path = wait_dump(t, proc, DUMP_TIMEOUT)
         if path is None:
             break
+        latency.append(time.monotonic() - asked)
         try:
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
@@ -256,7 +259,8 @@ def record(t, proc, args, agg, stop, progress):
                                                              wall_ns / 1e9)
         else:
             ended = "process %d exited after %.1f s" % (t.pid, wall_ns / 1e9)
-    return {"hz": args.hz, "wall_ns": wall_ns, "lost": lost, "ended": ended}
+    return {"hz": args.hz, "wall_ns": wall_ns, "lost": lost, "ended": ended,
+            "latency_s": latency}
 
 
 # --- output ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Standard library only.
 """
 
 import json
+import math
 import os
 import sys
 
@@ -82,6 +83,30 @@ class Profile:
         return _thread(self.stacks[sid], name, state, call)
 
 
+def _rank(v, q):
+    """Nearest-rank quantile q (0..1) of a sorted list."""
+    return v[min(len(v) - 1, max(0, math.ceil(q * len(v)) - 1))] if v else None
+
+
+def timings(p):
+    """Pause (stop1+stop2) and trigger-to-file latency quantiles, in ns."""
+    pause = sorted(p.agg.stop_ns)
+    lat = sorted(int(x * 1e9) for x in p.info.get("latency_s", ()))
+    if not pause:
+        return None
+    return {"pause_p50_ns": _rank(pause, 0.5), "pause_p99_ns": _rank(pause, 0.99),
+            "pause_max_ns": pause[-1], "latency_p50_ns": _rank(lat, 0.5),
+            "latency_max_ns": lat[-1] if lat else None}
+
+
+def _us(ns):
+    if ns is None:
+        return "?"
+    if ns < 1000000:
+        return "%d us" % (ns // 1000)
+    return "%.1f ms" % (ns / 1e6) if ns < 10000000 else "%d ms" % (ns // 1000000)
+
+
 def _pct(n, total):
     return 100.0 * n / total if total else 0.0
 
@@ -108,6 +133,12 @@ def render_text(p):
            "  each thread-sample weighs %g ms; %.1f thread-seconds in all; %s"
            % (p.period_ns / 1e6, p.secs(p.total),
               "symbolized with %s" % a.symbolizer if a.symbolizer else "not symbolized")]
+    t = timings(p)
+    if t:
+        out.append("  pause per snapshot (stop1+stop2) p50 %s, p99 %s, max %s; trigger to dump "
+                   "file p50 %s, max %s" % (_us(t["pause_p50_ns"]), _us(t["pause_p99_ns"]),
+                                            _us(t["pause_max_ns"]), _us(t["latency_p50_ns"]),
+                                            _us(t["latency_max_ns"])))
     if info.get("ended"):
         out.append("  ended: %s" % info["ended"])
     out.append("")
@@ -165,7 +196,7 @@ def profile_json(p):
            "hz": info["hz"], "samples": a.samples, "wall_ns": info["wall_ns"],
            "lost_ticks": info["lost"], "sample_weight_ns": p.period_ns,
            "thread_seconds": p.secs(p.total), "max_threads": a.max_threads, "symbolizer": a.symbolizer,
-           "ended": info.get("ended"),
+           "ended": info.get("ended"), "timings": timings(p),
            "states": [{"state": k, "thread_seconds": p.secs(n), "share": n / p.total}
                       for k, n in p.by("state")],
            "names": [{"name": k, "thread_seconds": p.secs(n), "share": n / p.total}
