@@ -127,6 +127,13 @@ void BM_UnwindDwarfDumper(benchmark::State& state) {
   if (!unwinder_thread_keeps_signals_blocked()) state.SkipWithError("mask not all-blocked");
   unwind_bench(state, false);
 }
+// The same with libunwind alone (no per-PC rules): what every frame cost
+// before the rules (unwinder.cpp), side by side in one run.
+void BM_UnwindDwarfDumperLibunwind(benchmark::State& state) {
+  unwinder_use_rules(false);
+  unwind_bench(state, false);
+  unwinder_use_rules(true);
+}
 void BM_UnwindFp(benchmark::State& state) { unwind_bench(state, true); }
 
 // The capture: copying the live stack of a blocked thread (what the sweep
@@ -141,6 +148,7 @@ void BM_CaptureCopy(benchmark::State& state) {
 
 BENCHMARK(BM_UnwindDwarf)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
 BENCHMARK(BM_UnwindDwarfDumper)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
+BENCHMARK(BM_UnwindDwarfDumperLibunwind)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
 BENCHMARK(BM_UnwindFp)->Arg(10)->Arg(20)->Arg(50)->Arg(100);
 BENCHMARK(BM_CaptureCopy)->Arg(10)->Arg(100);
 

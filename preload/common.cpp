@@ -7,10 +7,10 @@
 
 #include "preload/config.h"
 #include "preload/control.h"
+#include "preload/process_local.h"
 
 namespace threadsnap::detail {
 
-std::atomic<pid_t> g_pid{0};
 
 void log_reset() { g_pid.store(raw_getpid(), std::memory_order_relaxed); }
 

@@ -91,7 +91,11 @@ class SpinFutexLock {
   void unlock() {
     if (word_.exchange(0, std::memory_order_release) == 2) futex_wake_one();
   }
-  void reset() { word_.store(0, std::memory_order_relaxed); }  // fork child only
+  // Fork child only; writes nothing when the lock is already free (a page
+  // written in a fork child costs it a copy-on-write fault).
+  void reset() {
+    if (word_.load(std::memory_order_relaxed)) word_.store(0, std::memory_order_relaxed);
+  }
 
  private:
   void futex_wake_one() {
@@ -155,8 +159,6 @@ void log_msg(const char* a, const char* b = nullptr, const char* c = nullptr);
 void log_path(Line& out);
 void log_reset();
 
-// The process id, cached (raw getpid in a vfork child gives the child's:
-// compare with this to know that the memory is the parent's).
-extern std::atomic<pid_t> g_pid;
+// g_pid, the cached process id: preload/process_local.h.
 
 }  // namespace threadsnap::detail

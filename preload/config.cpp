@@ -99,6 +99,8 @@ bool set_named_temp(const char* v) { return set_test_switch(v, &g_config.test_na
 bool set_claim_stall(const char* v) { return set_test_ms(v, &g_config.test_claim_stall_ms); }
 bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_frozen_blind); }
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
+bool set_no_wipeonfork(const char* v) { return set_test_switch(v, &g_config.test_no_wipeonfork); }
+bool set_unwind_check(const char* v) { return set_test_switch(v, &g_config.test_unwind_check); }
 
 struct Option {
   const char* name;
@@ -124,6 +126,8 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_CLAIM_STALL_MS", "0", set_claim_stall},
     {"THREADSNAP_TEST_FROZEN_BLIND", "0", set_frozen_blind},
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
+    {"THREADSNAP_TEST_NO_WIPEONFORK", "0", set_no_wipeonfork},
+    {"THREADSNAP_TEST_UNWIND_CHECK", "0", set_unwind_check},
 };
 
 void set_defaults() {
@@ -145,6 +149,8 @@ void set_defaults() {
   g_config.test_claim_stall_ms = 0;
   g_config.test_frozen_blind = false;
   g_config.test_frozen_no_sigblk = false;
+  g_config.test_no_wipeonfork = false;
+  g_config.test_unwind_check = false;
 }
 
 }  // namespace

@@ -28,6 +28,8 @@ struct Config {
   int test_claim_stall_ms;   // THREADSNAP_TEST_CLAIM_STALL_MS (tests only: a self-claim stalls)
   bool test_frozen_blind;    // THREADSNAP_TEST_FROZEN_BLIND (tests only: every late thread "frozen")
   bool test_frozen_no_sigblk;  // THREADSNAP_TEST_FROZEN_NO_SIGBLK (tests only: verdicts skip SigBlk)
+  bool test_unwind_check;    // THREADSNAP_TEST_UNWIND_CHECK (tests only: rules checked against libunwind)
+  bool test_no_wipeonfork;   // THREADSNAP_TEST_NO_WIPEONFORK (tests only: fork children reset g_local by writing)
 };
 
 enum LogTo { kLogFile = 0, kLogStderr = 1, kLogNone = 2 };

@@ -16,7 +16,7 @@ namespace threadsnap::detail {
 namespace {
 
 constexpr size_t kSize = 4096;
-char* g_page = nullptr;
+constexpr auto& g_page = g_local.control_page;  // null in a fork child
 SpinFutexLock g_control_lock;
 char g_message[512];
 char g_last_dump[PATH_MAX];
@@ -74,13 +74,13 @@ void publish_locked() {
   put_seq(p + kHeader, ++g_seq);  // even: whole
 }
 
-std::atomic<int> g_creating{0};
+constexpr auto& g_creating = g_local.control_creating;
 
 }  // namespace
 
 void control_after_fork_child() {
-  g_page = nullptr;
-  g_creating.store(0, std::memory_order_relaxed);
+  if (g_page) g_page = nullptr;  // without MADV_WIPEONFORK only
+  if (g_creating.load(std::memory_order_relaxed)) g_creating.store(0, std::memory_order_relaxed);
 }
 
 void control_create_once() {

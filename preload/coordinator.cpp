@@ -621,6 +621,7 @@ void unwind_members(bool modules_changed) {
     if (c->via != kViaTimeout && c->via != kViaStart)
       unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
   }
+  unwinder_end();
 }
 
 void sleep_ms(int ms) {

@@ -54,11 +54,12 @@ namespace {
 
 std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
 
-// The dumper: 0 none, 1 being started, 2 running.
-std::atomic<int> g_dumper_state{0};
-std::atomic<pid_t> g_dumper_tid{0};
-std::atomic<int> g_dump_wanted{0};     // a dump was asked for before the dumper ran
-std::atomic<int> g_dumper_leave{0};    // step aside (unshare/setns): the dumper ends
+// The dumper: 0 none, 1 being started, 2 running. Zero in a fork child
+// (preload/process_local.h).
+constexpr auto& g_dumper_state = g_local.dumper_state;
+constexpr auto& g_dumper_tid = g_local.dumper_tid;
+constexpr auto& g_dump_wanted = g_local.dump_wanted;    // a dump was asked for before the dumper ran
+constexpr auto& g_dumper_leave = g_local.dumper_leave;  // step aside (unshare/setns): the dumper ends
 std::atomic<uint64_t> g_program_sigs{0};  // signals the program has set (bit sig-1)
 uintptr_t g_restorer = 0;              // glibc's signal return trampoline
 // In a fork child, where on the forking thread's stack the innermost signal
@@ -73,9 +74,9 @@ constinit thread_local uintptr_t t_prefork_frame TS_TLS = 0;
 // that does not exist there, and the stop signal must not move under a
 // dump. So fork (and a move) waits until no dump is under way, and no dump
 // starts meanwhile (Dekker on g_gate_pending / g_dump_running).
-std::atomic<uint32_t> g_gate_pending{0};
-std::atomic<uint32_t> g_dump_running{0};
-std::atomic<uint32_t> g_gate_sleeper{0};  // the dumper waits for the gate
+constexpr auto& g_gate_pending = g_local.gate_pending;
+constexpr auto& g_dump_running = g_local.dump_running;
+constexpr auto& g_gate_sleeper = g_local.gate_sleeper;  // the dumper waits for the gate
 
 void dump_begin() {
   for (;;) {
@@ -451,7 +452,6 @@ long kernel_thread_count() {
   return v;
 }
 
-std::atomic<int> g_entry_work{0};
 
 pid_t dumper_tid() { return g_dumper_tid.load(std::memory_order_relaxed); }
 
@@ -560,6 +560,7 @@ void ensure_init() {
   if (g_init_state.load(std::memory_order_acquire) == 2) return;
   if (!g_init_state.compare_exchange_strong(expected, 1)) return;  // in progress or done
   config_load();
+  process_local_init();
   resolve_all_real();
   g_init_state.store(2, std::memory_order_release);
 }
@@ -572,13 +573,8 @@ void program_starts_thread() {
 
 using namespace threadsnap::detail;
 
-namespace threadsnap::detail {
-void unwind_abi_init();
-}
-
 __attribute__((constructor)) static void threadsnap_init() {
   ensure_init();
-  unwind_abi_init();
   {
     int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/comm"), O_RDONLY | O_CLOEXEC));
     if (fd >= 0) {

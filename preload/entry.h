@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "preload/process_local.h"
+
 namespace threadsnap::detail {
 
 // Loads the configuration and resolves the real functions, once. Safe to call
@@ -34,7 +36,7 @@ void request_dump(uintptr_t sp, bool in_handler);
 // no control record yet (made there, not in every child at fork: a child
 // that only execs never needs one).
 inline constexpr int kWorkDumper = 1, kWorkRecord = 2;
-extern std::atomic<int> g_entry_work;
+inline constexpr auto& g_entry_work = g_local.entry_work;  // zero in a fork child
 void entry_work_slow();
 
 // The program creates a thread: the dumper starts now if it does not run.

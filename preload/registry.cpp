@@ -13,19 +13,20 @@
 
 namespace threadsnap::detail {
 
-std::atomic<uint32_t> g_state[kMaxThreads];
-std::atomic<uintptr_t> g_obj[kMaxThreads];
+constinit ProcessLocal g_local;
+bool g_local_wiped = false;
+
+bool process_local_init() {
+  if (g_config.test_no_wipeonfork) return false;
+  g_local_wiped = raw_syscall(SYS_madvise, reinterpret_cast<long>(&g_local), sizeof(g_local),
+                              MADV_WIPEONFORK) == 0;
+  return g_local_wiped;
+}
+
 std::atomic<uint32_t> g_gen{0};
-std::atomic<uint32_t> g_active{0};
 std::atomic<uint32_t> g_release{0};
 std::atomic<uint32_t> g_release_waiters{0};
 std::atomic<uint32_t> g_arrivals{0};
-std::atomic<uint32_t> g_hi_water{0};
-std::atomic<uint32_t> g_busy{0};
-SpinFutexLock g_registry_lock;
-std::atomic<uint32_t> g_live_threads{0};
-std::atomic<uint64_t> g_tracked_exits{0};
-std::atomic<uint32_t> g_foreign_count{0};
 bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
@@ -38,15 +39,13 @@ namespace {
 
 size_t g_slot_size = 0;
 
-uint32_t g_free[kMaxThreads];  // free record indices (stack)
-uint32_t g_free_top = 0;
-uint32_t g_zombies[kMaxThreads];
-uint32_t g_zombie_count = 0;
-std::atomic<uint32_t> g_foreign[kMaxForeign];  // index + 1; 0 = empty
-
-constexpr uint32_t kExitedRing = 1024;
-pid_t g_exited[kExitedRing];
-uint32_t g_exited_next = 0;
+constexpr auto& g_free = g_local.free_list;  // free record indices (stack)
+constexpr auto& g_free_top = g_local.free_top;
+constexpr auto& g_zombies = g_local.zombies;
+constexpr auto& g_zombie_count = g_local.zombie_count;
+constexpr auto& g_foreign = g_local.foreign;
+constexpr auto& g_exited = g_local.exited;
+constexpr auto& g_exited_next = g_local.exited_next;
 
 bool g_full_reported = false;
 
@@ -245,7 +244,11 @@ void set_if_differs(std::atomic<T>& x, V v) {
 
 void registry_after_fork_child() {
   // Only the forking thread survives. Its record keeps its index; all the
-  // others are freed. No other thread exists, so no atomics are contended.
+  // others are free. No other thread exists, so no atomics are contended.
+  // With g_local wiped on fork (preload/process_local.h) the counts, lists
+  // and state words read as zero here and the sets below write only the
+  // high-water mark and this thread's state word, all on g_local's first
+  // page when this thread is the first record (the main thread).
   g_registry_lock.reset();
   set_if_differs(g_active, 0);
   set_if_differs(g_busy, 0);
@@ -254,8 +257,11 @@ void registry_after_fork_child() {
     for (uint32_t i = 0; i < kMaxForeign; ++i) set_if_differs(g_foreign[i], 0);
     g_foreign_count.store(0);
   }
-  uint32_t hw = g_hi_water.load();
+  // Records at or above the new high-water mark are handed out again by
+  // registry_add (which constructs them anew) as the child creates threads;
+  // those below this thread's index go on the free list, lowest on top.
   Record* self = t_self;
+  uint32_t hw = self ? self->index + 1 : 0;
   uint32_t top = 0;
   for (uint32_t i = hw; i-- > 0;) {
     if (self && self->index == i) continue;
@@ -264,6 +270,7 @@ void registry_after_fork_child() {
     ++top;
   }
   set_if_differs(g_free_top, top);
+  set_if_differs(g_hi_water, hw);
   // The child may have been forked by a signal handler that interrupted a
   // wrapped call, and may never return there (a server starting a worker
   // from its SIGCHLD handler): that call's depth must not keep every wrapped

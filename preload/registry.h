@@ -22,12 +22,11 @@
 #include <cstdint>
 
 #include "preload/common.h"
+#include "preload/process_local.h"
 
 namespace threadsnap::detail {
 
-inline constexpr uint32_t kMaxThreads = 65536;
 inline constexpr uint32_t kChunkRecords = 512;
-inline constexpr uint32_t kMaxForeign = 4096;
 
 enum Kind : uint32_t { kFree = 0, kRunning = 1, kBlocked = 2, kStarting = 3 };
 inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) { return k | (call << 8); }
@@ -107,24 +106,25 @@ struct alignas(64) Record {
   char name[16] = {};
 };
 
-// Global protocol state.
-extern std::atomic<uint32_t> g_state[kMaxThreads];
-extern std::atomic<uintptr_t> g_obj[kMaxThreads];  // wait object of a blocked thread (dense, for stop 1)
+// Global protocol state. Those that are zero in a fork child live in
+// g_local (preload/process_local.h).
+inline constexpr auto& g_state = g_local.state;
+inline constexpr auto& g_obj = g_local.obj;  // wait object of a blocked thread (dense, for stop 1)
 extern std::atomic<uint32_t> g_gen;       // generation of the latest dump
-extern std::atomic<uint32_t> g_active;    // 1 from stop 1 until stop 2
+inline constexpr auto& g_active = g_local.active;  // 1 from stop 1 until stop 2
 extern std::atomic<uint32_t> g_release;   // generation whose stop has ended
 extern std::atomic<uint32_t> g_release_waiters;
 extern std::atomic<uint32_t> g_arrivals;  // bumped each time a capture completes
-extern std::atomic<uint32_t> g_hi_water;  // records [0, g_hi_water) may be in use
-extern std::atomic<uint32_t> g_busy;      // a dump is between its stop 1 and its end
-extern SpinFutexLock g_registry_lock;
+inline constexpr auto& g_hi_water = g_local.hi_water;  // records [0, g_hi_water) may be in use
+inline constexpr auto& g_busy = g_local.busy;  // a dump is between its stop 1 and its end
+inline constexpr auto& g_registry_lock = g_local.registry_lock;
 // Program threads registered (not foreign), starting ones included. When it
 // drops to 0 the dumper is told (it ends, so that the process can exit).
-extern std::atomic<uint32_t> g_live_threads;
+inline constexpr auto& g_live_threads = g_local.live_threads;
 // Program threads released so far (an untracked thread born meanwhile could
 // leave the kernel's thread count unchanged: coordinator.cpp).
-extern std::atomic<uint64_t> g_tracked_exits;
-extern std::atomic<uint32_t> g_foreign_count;  // foreign records in use
+inline constexpr auto& g_tracked_exits = g_local.tracked_exits;
+inline constexpr auto& g_foreign_count = g_local.foreign_count;  // foreign records in use
 extern bool g_disabled;                   // set when start-up failed: pass through
 
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.

@@ -19,6 +19,12 @@
 
 namespace {
 
+// Loaded on first use, not by the constructor: five mappings more in every
+// process cost every fork of it (issue 11's fork target), and a C program
+// that never unwinds through our frames never needs it. The first use is an
+// unwind that glibc started (pthread_cancel, pthread_exit), and glibc has
+// loaded libgcc_s.so.1 itself just before, with the same dlopen call: this
+// one finds it loaded. A C++ program has it loaded from the start.
 void* libgcc() {
   static std::atomic<void*> handle{nullptr};
   void* h = handle.load(std::memory_order_acquire);
@@ -41,13 +47,6 @@ F real(std::atomic<F>& slot, const char* name) {
 }
 
 }  // namespace
-
-namespace threadsnap::detail {
-// Called by the constructor, so that no dlopen happens during an unwind.
-void unwind_abi_init() {
-  libgcc();
-}
-}  // namespace threadsnap::detail
 
 #define TS_FORWARD(ret, name, params, args)                         \
   extern "C" ret name params {                                       \

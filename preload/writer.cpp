@@ -11,6 +11,7 @@
 #include "preload/alloc.h"
 #include "preload/config.h"
 #include "preload/control.h"
+#include "preload/process_local.h"
 #include "shim/calls.h"
 #include "unwind/modules.h"
 
@@ -18,8 +19,8 @@ namespace threadsnap::detail {
 
 namespace {
 
-uint32_t g_seq = 0;
-uint64_t g_written = 0;  // dumps written by this process
+constexpr auto& g_seq = g_local.writer_seq;
+constexpr auto& g_written = g_local.writer_written;  // dumps written by this process
 
 // A growing text buffer from the private allocator.
 class Text {

@@ -34,6 +34,7 @@ struct Libunwind {
 } U;
 bool g_have_libunwind = false;
 unw_addr_space_t g_as = nullptr;
+UnwindRuleStats g_rule_stats;
 
 // Page cache of our own code and unwind tables, read with safe_read.
 constexpr uint32_t kPages = 4096;
@@ -43,6 +44,7 @@ struct Page {
   unsigned char* data;
 };
 Page* g_pages = nullptr;
+bool g_pages_crowded = false;
 
 const unsigned char* page_for(uintptr_t page) {
   if (!g_pages) return nullptr;
@@ -63,6 +65,7 @@ const unsigned char* page_for(uintptr_t page) {
       return p.ok ? p.data : nullptr;
     }
   }
+  g_pages_crowded = true;  // emptied before the next dump's unwinding
   return nullptr;  // crowded: treat as unreadable rather than evict mid-unwind
 }
 
@@ -94,6 +97,23 @@ bool read_stack_word(const Capture* c, uintptr_t addr, unw_word_t* out) {
   if (addr < c->copy_base || addr + 8 > c->copy_base + c->copy_len) return false;
   memcpy(out, slot_bytes(const_cast<Capture*>(c)) + (addr - c->copy_base), 8);
   return true;
+}
+
+// --- rules probed from libunwind (see "Per-IP rules" below) ----------------
+
+// A probe runs libunwind on made-up registers whose stack reads give values
+// that encode their own address; what the step returns then says where each
+// register came from.
+struct Probe {
+  uint64_t regs[kNumRegs];
+};
+constexpr uint64_t kProbeMagic = 0x5a5a000000000000;
+constexpr uint64_t kProbeSpan = 1 << 20;  // stack reads within this of rsp/rbp
+Probe g_probe;
+
+bool probe_addr(const Probe* p, uintptr_t addr) {
+  return (addr - (p->regs[kRSP] - kProbeSpan) < 2 * kProbeSpan) ||
+         (addr - (p->regs[kRBP] - kProbeSpan) < 2 * kProbeSpan);
 }
 
 // --- libunwind accessors ---------------------------------------------------
@@ -131,6 +151,15 @@ int get_dyn_info_list_addr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_E
 
 int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
+  if (arg == &g_probe) {
+    if (probe_addr(&g_probe, addr)) {
+      *val = addr ^ kProbeMagic;
+      return 0;
+    }
+    if (read_module_word(addr, val)) return 0;
+    *val = 0;
+    return -UNW_EINVAL;
+  }
   auto* c = static_cast<const Capture*>(arg);
   if (read_stack_word(c, addr, val)) return 0;
   if (read_module_word(addr, val)) return 0;
@@ -140,9 +169,8 @@ int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, vo
 
 int access_reg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
-  auto* c = static_cast<const Capture*>(arg);
   if (reg < 0 || reg >= kNumRegs) return -UNW_EBADREG;
-  *val = c->regs[reg];
+  *val = arg == &g_probe ? g_probe.regs[reg] : static_cast<const Capture*>(arg)->regs[reg];
   return 0;
 }
 
@@ -160,7 +188,201 @@ unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_lis
 // DWARF unwind, or ~0u.
 uint32_t g_first_sigframe = ~0u;
 
+// --- Per-IP rules -------------------------------------------------------------
+//
+// libunwind costs about 80 ns a frame even when its own cache hits (a mutex,
+// its register-state cache, the reads of saved registers). Across the
+// threads of one program most frames share a few hundred return addresses,
+// so the rule for each is worked out once, by letting libunwind step from
+// made-up registers (a probe), and then applied directly: the CFA is rsp or
+// rbp plus an offset, and the return address and each callee-saved register
+// are either unchanged or read at a fixed offset from the CFA. That is what
+// GCC and Clang emit for all but hand-written code; a PC whose step does not
+// fit that form (a DWARF expression, a signal frame, no unwind info, a
+// step that fails) gets no rule, and a thread with such a frame is unwound
+// by libunwind from the start, so results never differ from libunwind's.
+// Each rule is checked by a second probe from other made-up registers.
+
+constexpr int kSaved[] = {kRBX, kRBP, kR12, kR13, kR14, kR15};
+constexpr int kNumSaved = 6;
+constexpr int16_t kSame = INT16_MAX;
+
+struct Rule {
+  uintptr_t key;         // (PC << 1 | 1); 0 = empty slot
+  uint8_t kind;          // kRuleStep, kRuleEnd (no caller) or kRuleNone
+  uint8_t cfa_reg;       // kRSP or kRBP
+  int32_t cfa_off;
+  int16_t ra_off;        // return address at CFA + ra_off
+  int16_t off[kNumSaved];  // kSaved[i] at CFA + off[i], or kSame
+};
+enum : uint8_t { kRuleNone, kRuleStep, kRuleEnd };
+
+constexpr uint32_t kRules = 1 << 14;  // a power of two
+Rule* g_rules = nullptr;
+uint32_t g_rule_count = 0;
+bool g_use_rules = true;
+
+// One probe at pc from registers based at (sp, bp): fills *r as far as the
+// step says. False if the step does not fit a rule.
+bool probe_once(uintptr_t pc, uint64_t sp, uint64_t bp, Rule* r) {
+  memset(&g_probe, 0, sizeof(g_probe));
+  for (int i = 0; i < kNumRegs; ++i) g_probe.regs[i] = 0x7100000000000000ull + (uint64_t(i) << 40);
+  g_probe.regs[kRSP] = sp;
+  g_probe.regs[kRBP] = bp;
+  g_probe.regs[kRIP] = pc;
+  // Without DWARF info libunwind's step guesses from the frame pointer:
+  // that is not a rule.
+  unw_proc_info_t pi;
+  if (find_proc_info(g_as, pc, &pi, 0, &g_probe) < 0) return false;
+  unw_cursor_t cursor;
+  if (U.init_remote(&cursor, g_as, &g_probe) < 0) return false;
+  if (U.is_signal_frame && U.is_signal_frame(&cursor) != 0) return false;
+  int st = U.step(&cursor);
+  if (st == 0) {
+    r->kind = kRuleEnd;
+    return true;
+  }
+  if (st < 0) return false;
+  unw_word_t cfa = 0, ip = 0;
+  if (U.get_reg(&cursor, UNW_REG_SP, &cfa) < 0 || U.get_reg(&cursor, UNW_REG_IP, &ip) < 0) return false;
+  int64_t dsp = static_cast<int64_t>(cfa - sp), dbp = static_cast<int64_t>(cfa - bp);
+  if (dsp >= -int64_t{kProbeSpan} && dsp < int64_t{kProbeSpan}) {
+    r->cfa_reg = kRSP;
+    r->cfa_off = static_cast<int32_t>(dsp);
+  } else if (dbp >= -int64_t{kProbeSpan} && dbp < int64_t{kProbeSpan}) {
+    r->cfa_reg = kRBP;
+    r->cfa_off = static_cast<int32_t>(dbp);
+  } else {
+    return false;
+  }
+  auto offset_of = [&](unw_word_t v, int16_t* off) {
+    uintptr_t addr = v ^ kProbeMagic;
+    if (!probe_addr(&g_probe, addr)) return false;
+    int64_t d = static_cast<int64_t>(addr - cfa);
+    if (d < -4096 || d > 4096) return false;
+    *off = static_cast<int16_t>(d);
+    return true;
+  };
+  if (!offset_of(ip, &r->ra_off)) return false;
+  for (int i = 0; i < kNumSaved; ++i) {
+    unw_word_t v = 0;
+    if (U.get_reg(&cursor, kSaved[i], &v) < 0) return false;
+    if (v == g_probe.regs[kSaved[i]]) r->off[i] = kSame;
+    else if (!offset_of(v, &r->off[i])) return false;
+  }
+  r->kind = kRuleStep;
+  return true;
+}
+
+// The rule for pc (an exact PC: a return address's rule is looked up at
+// return address - 1, as libunwind does), probing it on a miss. Null when
+// pc has none.
+const Rule* rule_for(uintptr_t pc) {
+  if (!g_rules) return nullptr;
+  uintptr_t key = pc << 1 | 1;
+  uint32_t h = static_cast<uint32_t>((pc * 0x9e3779b97f4a7c15ull) >> 40) & (kRules - 1);
+  for (uint32_t probe = 0; probe < 32; ++probe) {
+    Rule& slot = g_rules[(h + probe) & (kRules - 1)];
+    if (slot.key == key) {
+      ++g_rule_stats.hits;
+      return slot.kind == kRuleNone ? nullptr : &slot;
+    }
+    if (slot.key != 0) continue;
+    if (g_rule_count >= kRules / 2) break;  // full enough: no new rules until modules change
+    ++g_rule_stats.probes;
+    Rule a = {}, b = {};
+    bool ok = probe_once(pc, 0x100000000000ull, 0x300000000000ull, &a) &&
+              probe_once(pc, 0x500000002000ull, 0x400000001000ull, &b) && a.kind == b.kind &&
+              (a.kind == kRuleEnd ||
+               (a.cfa_reg == b.cfa_reg && a.cfa_off == b.cfa_off && a.ra_off == b.ra_off &&
+                memcmp(a.off, b.off, sizeof(a.off)) == 0));
+    slot = ok ? a : Rule{};
+    slot.key = key;
+    if (!ok) slot.kind = kRuleNone;
+    ++g_rule_count;
+    return ok ? &slot : nullptr;
+  }
+  ++g_rule_stats.probes;
+  return nullptr;
+}
+
+// Unwinds c with rules alone. False (out unusable) if a frame has no rule:
+// the caller then unwinds with libunwind.
+bool unwind_by_rules(Capture* c, uintptr_t* out, uint32_t max, uint32_t* count) {
+  uint64_t rip = c->regs[kRIP], rsp = c->regs[kRSP];
+  uint64_t saved[kNumSaved];
+  for (int i = 0; i < kNumSaved; ++i) saved[i] = c->regs[kSaved[i]];
+  // A register whose save slot lies outside the copy is unknown; libunwind
+  // reads saved registers only when a later step needs them, so the walk
+  // ends only if one does (rbp as a CFA base is the only such use here).
+  bool rbp_known = true;
+  bool exact = true;  // the first PC is where the thread is; the rest return addresses
+  uint32_t n = 0;
+  while (n < max) {
+    if (rip == 0) break;
+    out[n++] = rip;
+    const Rule* r = rule_for(exact ? rip : rip - 1);
+    if (!r) return false;
+    if (r->kind == kRuleEnd) break;
+    if (r->cfa_reg == kRBP && !rbp_known) return false;
+    uint64_t base = r->cfa_reg == kRSP ? rsp : saved[1];
+    uint64_t cfa = base + static_cast<int64_t>(r->cfa_off);
+    unw_word_t next_ip;
+    // A read outside the copy ends libunwind's walk too (its step fails).
+    if (!read_stack_word(c, cfa + r->ra_off, &next_ip)) break;
+    for (int i = 0; i < kNumSaved; ++i) {
+      if (r->off[i] == kSame) continue;
+      unw_word_t v = 0;
+      bool ok = read_stack_word(c, cfa + r->off[i], &v);
+      saved[i] = v;
+      if (i == 1) rbp_known = ok;
+    }
+    rsp = cfa;
+    rip = next_ip;
+    exact = false;
+  }
+  *count = n;
+  return true;
+}
+
+uint32_t unwind_dwarf_libunwind(Capture* c, uintptr_t* out, uint32_t max);
+
+// THREADSNAP_TEST_UNWIND_CHECK: every unwind by rules is done again by
+// libunwind and compared; unwinder_end() reports the counts.
+uint32_t g_checked = 0, g_mismatched = 0;
+uint64_t g_by_libunwind_before = 0;
+uintptr_t g_check_frames[kMaxFramesLimit];
+
+void check_against_libunwind(Capture* c, const uintptr_t* out, uint32_t n, uint32_t max) {
+  uint32_t m = unwind_dwarf_libunwind(c, g_check_frames, max);
+  ++g_checked;
+  if (m == n && memcmp(out, g_check_frames, n * sizeof(uintptr_t)) == 0) return;
+  if (!g_mismatched++) {
+    Line l;
+    l.s("unwind check: thread ").u(static_cast<uint64_t>(c->tid)).s(" rules gave ").u(n)
+        .s(" frames, libunwind ").u(m);
+    for (uint32_t i = 0; i < n || i < m; ++i) {
+      if (i < n && i < m && out[i] == g_check_frames[i]) continue;
+      l.s("; first difference at ").u(i).s(": ").x(i < n ? out[i] : 0).s(" vs ").x(i < m ? g_check_frames[i] : 0);
+      break;
+    }
+    log_line(l);
+  }
+}
+
 uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
+  uint32_t n = 0;
+  g_first_sigframe = ~0u;
+  if (g_use_rules && unwind_by_rules(c, out, max, &n)) {
+    ++g_rule_stats.by_rules;
+    if (g_config.test_unwind_check) check_against_libunwind(c, out, n, max);
+    return n;
+  }
+  ++g_rule_stats.by_libunwind;
+  return unwind_dwarf_libunwind(c, out, max);
+}
+
+uint32_t unwind_dwarf_libunwind(Capture* c, uintptr_t* out, uint32_t max) {
   unw_cursor_t cursor;
   g_first_sigframe = ~0u;
   if (!g_as || U.init_remote(&cursor, g_as, c) < 0) {
@@ -341,16 +563,40 @@ bool unwinder_init() {
   g_as = U.create_addr_space(&g_accessors, 0);
   if (!g_as) return false;
   if (U.set_caching_policy) U.set_caching_policy(g_as, UNW_CACHE_GLOBAL);
+  g_rules = static_cast<Rule*>(ts_alloc(sizeof(Rule) * kRules));
+  if (g_rules) memset(g_rules, 0, sizeof(Rule) * kRules);
   g_have_libunwind = true;
   return true;
 }
 
 void unwinder_begin(bool modules_changed) {
+  // The pages and rules come from the modules' code and unwind tables,
+  // which change only with the module list. A crowded page cache (a rule
+  // may have been refused for want of a page) starts again too.
+  if (!modules_changed && !g_pages_crowded) return;
+  g_pages_crowded = false;
   if (g_pages) {
     for (uint32_t i = 0; i < kPages; ++i) g_pages[i].addr = 0;
   }
-  if (modules_changed && g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
+  if (g_rules) {
+    memset(g_rules, 0, sizeof(Rule) * kRules);
+    g_rule_count = 0;
+  }
+  if (g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
+
+void unwinder_end() {
+  if (!g_config.test_unwind_check) return;
+  Line l;
+  l.s("unwind check: ").u(g_checked).s(" unwinds by rules compared with libunwind, ").u(g_mismatched)
+      .s(" differed; ").u(g_rule_stats.by_libunwind - g_by_libunwind_before).s(" by libunwind alone");
+  log_line(l);
+  g_checked = g_mismatched = 0;
+  g_by_libunwind_before = g_rule_stats.by_libunwind;
+}
+
+void unwinder_use_rules(bool on) { g_use_rules = on; }
+UnwindRuleStats unwinder_rule_stats() { return g_rule_stats; }
 
 uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp) {
   g_first_sigframe = ~0u;

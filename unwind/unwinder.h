@@ -25,6 +25,14 @@ bool unwinder_thread_keeps_signals_blocked();
 using LibunwindSigprocmask = int (*)(int, const sigset_t*, sigset_t*);
 LibunwindSigprocmask unwinder_libunwind_sigprocmask();
 void unwinder_begin(bool modules_changed);  // before each dump's unwinding
+void unwinder_end();                         // after it
+// DWARF unwinding applies per-PC rules probed from libunwind (unwinder.cpp)
+// unless switched off (tests and the bench compare both ways).
+void unwinder_use_rules(bool on);
+struct UnwindRuleStats {
+  uint64_t hits, probes, by_rules, by_libunwind;
+};
+UnwindRuleStats unwinder_rule_stats();
 // Unwinds c into out, every frame kept (threadsnap's own too).
 uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp);
 // Fills c->frames / c->nframes. Frames in threadsnap's own code are dropped.

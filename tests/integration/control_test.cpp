@@ -187,6 +187,36 @@ TEST(Host, ForkChildStartsNothingAndHasItsOwnRecord) {
   EXPECT_TRUE(p.WaitExit(seconds(10), &status));
 }
 
+// The mappings of pid whose smaps VmFlags include "wf" (MADV_WIPEONFORK).
+int WipeOnForkMappings(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    if (line.rfind("VmFlags:", 0) == 0 && (line + " ").find(" wf ") != std::string::npos) ++n;
+  return n;
+}
+
+// The library's process-local state (locks, gate, dumper and registry
+// words: preload/process_local.h) is on pages a fork does not copy, so that
+// neither parent nor child takes a copy-on-write fault for it (issue 11's
+// fork cost); the test knob turns that off (RelFork tests the fallback).
+TEST(Host, ProcessLocalPagesAreWipedOnFork) {
+  Process p;
+  START(p, (RunOptions{"host_single", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  EXPECT_EQ(WipeOnForkMappings(p.pid()), 1);
+  Process q;
+  START(q, (RunOptions{"host_single", {}, {{"THREADSNAP_TEST_NO_WIPEONFORK", "1"}}}));
+  WAIT_READY(q, seconds(10));
+  EXPECT_EQ(WipeOnForkMappings(q.pid()), 0);
+  for (Process* x : {&p, &q}) {
+    x->Write("quit\n");
+    int status = 0;
+    EXPECT_TRUE(x->WaitExit(seconds(10), &status));
+  }
+}
+
 }  // namespace
 }  // namespace threadsnap::testing
 

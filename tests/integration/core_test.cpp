@@ -125,6 +125,50 @@ TEST(WaitObjectTest, SelectShowsTheFdItWaitsOn) {
                          << ", not nfds " << fd + 1 << ")";
 }
 
+// The per-PC unwind rules (unwind/unwinder.cpp) give libunwind's frames
+// exactly on real stacks: blocked C++ waits, a spinning ring caught by
+// signals anywhere in its code (prologues and epilogues included), and
+// threads that block and wake all the time. THREADSNAP_TEST_UNWIND_CHECK
+// unwinds each thread both ways and logs the counts after each dump.
+TEST(UnwindRules, AgreeWithLibunwindOnRealStacks) {
+  struct Prog {
+    const char* name;
+    std::vector<std::string> args;
+  };
+  for (const Prog& prog : {Prog{"cxx_blockers", {}}, Prog{"spinring", {"4"}}, Prog{"churn", {}},
+                           Prog{"blockers", {}}}) {
+    SCOPED_TRACE(prog.name);
+    Process p;
+    START(p, (RunOptions{prog.name, prog.args, {{"THREADSNAP_TEST_UNWIND_CHECK", "1"}}}));
+    WAIT_READY(p, seconds(10));
+    for (int i = 0; i < 5; i++) {
+      Dump d;
+      std::string err;
+      ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(20))) << err;
+    }
+    ASSERT_TRUE(WaitUntil([&] {
+      std::string e = p.Stderr();
+      size_t n = 0, at = 0;
+      while ((at = e.find("unwind check: ", at)) != std::string::npos) n++, at++;
+      return n >= 5;
+    }, seconds(10))) << p.Stderr();
+    std::smatch m;
+    std::string e = p.Stderr();
+    uint64_t compared = 0, differed = 0;
+    std::regex re("unwind check: (\\d+) unwinds by rules compared with libunwind, (\\d+) differed");
+    for (auto it = std::sregex_iterator(e.begin(), e.end(), re); it != std::sregex_iterator(); ++it) {
+      compared += std::stoull((*it)[1]);
+      differed += std::stoull((*it)[2]);
+    }
+    EXPECT_GT(compared, 0u) << "no thread was unwound by rules:\n" << e;
+    EXPECT_EQ(differed, 0u) << e;
+    p.CloseStdin();
+    int st = 0;
+    p.WaitExit(seconds(10), &st);
+    if (!p.WaitExit(milliseconds(1), &st)) p.Signal(SIGKILL);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, BlockedCallsTest, ::testing::Values("stw", "concurrent"),
                          [](const auto& info) { return info.param; });
 

@@ -100,6 +100,29 @@ TEST_P(Unwind, ChainFromCopy) {
   EXPECT_NE(names[depth + 2].find("outer"), std::string::npos) << names[depth + 2];
 }
 
+// The per-PC rules (unwinder.cpp) give exactly libunwind's frames for the
+// same copy, and are used: the second unwind of the chain needs no probe.
+TEST_P(Unwind, RulesAgreeWithLibunwind) {
+  auto [fp, depth] = GetParam();
+  if (fp) GTEST_SKIP() << "rules are for DWARF unwinding";
+  outer(depth);
+  uintptr_t by_libunwind[256], by_rules[256];
+  unwinder_use_rules(false);
+  uint32_t n1 = unwind_raw(g_cap, by_libunwind, 256, false);
+  unwinder_use_rules(true);
+  UnwindRuleStats s0 = unwinder_rule_stats();
+  uint32_t n2 = unwind_raw(g_cap, by_rules, 256, false);
+  UnwindRuleStats s1 = unwinder_rule_stats();
+  uint32_t n3 = unwind_raw(g_cap, by_rules, 256, false);
+  UnwindRuleStats s2 = unwinder_rule_stats();
+  ASSERT_EQ(n1, n2);
+  ASSERT_EQ(n1, n3);
+  for (uint32_t i = 0; i < n1; ++i) EXPECT_EQ(by_libunwind[i], by_rules[i]) << i << " " << symbol_of(by_rules[i]);
+  EXPECT_EQ(s1.by_rules - s0.by_rules, 1u) << "probes " << s1.probes - s0.probes;
+  EXPECT_EQ(s2.by_rules - s1.by_rules, 1u);
+  EXPECT_EQ(s2.probes, s1.probes) << "a second unwind of the same chain probed again";
+}
+
 INSTANTIATE_TEST_SUITE_P(Depths, Unwind,
                          ::testing::Combine(::testing::Bool(), ::testing::Values(0, 10, 50)));
 
