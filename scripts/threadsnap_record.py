@@ -90,15 +90,23 @@ def start_command(cmd, lib):
     return proc, d
 
 
-def attach_started(proc, d):
-    """The Target of a command we started, once its library is ready."""
+def attach_started(proc, d, lib):
+    """The Target of a command we started, once its library is ready: for a
+    library that publishes a control record, once the record is there (the
+    library is mapped before its constructor publishes it, and a target
+    checked in between would look like an older library)."""
+    with open(lib, "rb") as f:
+        has_record = b"threadsnap-control" in f.read()
     deadline = time.monotonic() + START_TIMEOUT
     why = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return None
         try:
-            return check_target(proc.pid, types.SimpleNamespace(dir=d), None)
+            t = check_target(proc.pid, types.SimpleNamespace(dir=d), None)
+            if t.record is not None or not has_record:
+                return t
+            why = "its library has not published its control record yet"
         except Refused as e:
             why = e
         time.sleep(0.01)
@@ -398,7 +406,7 @@ def main(argv=None):
             signal.signal(signal.SIGINT, stop.handler)
             signal.signal(signal.SIGTERM, stop.handler)
             proc, d = start_command(args.cmd, lib)
-            t = attach_started(proc, d)
+            t = attach_started(proc, d, lib)
             if t is None:
                 raise Fail("record: %s exited (status %d) before its library was ready; "
                            "nothing recorded" % (args.cmd[0], proc.returncode))
