@@ -50,7 +50,7 @@ from threadsnap_profile import Aggregate  # noqa: E402
 FORMATS = ("pprof", "text", "json", "folded", "svg")
 SYMBOLIZERS = ("auto", "llvm-symbolizer", "eu-addr2line", "addr2line", "none")
 START_TIMEOUT = 10.0     # for CMD's library to publish its control record
-DUMP_TIMEOUT = 10.0      # for one snapshot
+DUMP_TIMEOUT = 10.0      # for one snapshot, at least
 
 
 def note(msg):
@@ -59,6 +59,10 @@ def note(msg):
 
 class Fail(Exception):
     """Ends the command with 'threadsnap: error: ...' and status 1."""
+
+
+class Late(Exception):
+    """A snapshot did not come in time: the recording ends with what it has."""
 
 
 class Usage(argparse.ArgumentParser):
@@ -183,7 +187,8 @@ def wait_dump(t, proc, timeout):
         if not alive(t, proc):
             return new_dump(t)
         if time.monotonic() > deadline:
-            raise Fail("record: no snapshot from %s in %s within %g s" % (t.who, t.dir, timeout))
+            raise Late("no snapshot from %s in %s within %.0f s (the process stalled, or the "
+                       "machine is overloaded)" % (t.who, t.dir, timeout))
         time.sleep(pause)
         pause = min(pause * 1.5, 0.02)
 
@@ -235,7 +240,12 @@ def record(t, proc, args, agg, stop, progress):
             if not alive(t, proc):
                 break
             raise Fail("record: %s" % e)
-        path = wait_dump(t, proc, DUMP_TIMEOUT)
+        try:
+            # A slow host gets time in proportion to its slowest snapshot so far.
+            path = wait_dump(t, proc, max(DUMP_TIMEOUT, 20 * max(latency, default=0)))
+        except Late as e:
+            ended = str(e)
+            break
         if path is None:
             break
         latency.append(time.monotonic() - asked)
@@ -259,7 +269,7 @@ def record(t, proc, args, agg, stop, progress):
     wall_ns = int((time.monotonic() - t0) * 1e9)
     if progress:
         sys.stderr.write("\r" + " " * 70 + "\r")
-    if stop.why:
+    if stop.why and ended is None:
         ended = stop.why
     elif ended is None:
         if proc is not None and proc.poll() is not None:
