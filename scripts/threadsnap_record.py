@@ -2,7 +2,8 @@
 """`threadsnap record`: a wall-clock and lock-wait profile from repeated snapshots.
 
     threadsnap_record.py [--hz N] [--duration S] [-o OUT]... [--format F]
-                         [--symbolizer S] [--debug-dir D] (-- CMD ARGS | PID)
+                         [--timeout SEC] [--symbolizer S] [--debug-dir D]
+                         (-- CMD ARGS | PID)
 
 Takes a consistent snapshot N times a second (default 20) of CMD, started
 here under the library (its dumps go to a private directory), or of PID,
@@ -17,7 +18,9 @@ is sent SIGTERM (SIGKILL 5 s later if it is still there).
 
 Sampling: a tick every 1/N s; a tick that comes while the previous snapshot
 is still being taken is lost (counted, never queued), and every snapshot
-weighs one interval per thread. The library's stop path is the one of every
+weighs one interval per thread. A snapshot that does not come within
+--timeout seconds (default 10; at least 20 times the slowest one so far)
+ends the recording, and what was gathered is written. The library's stop path is the one of every
 dump: recording changes nothing in it.
 
 Formats: pprof (gzipped profile.proto, default; OUT defaults to
@@ -242,7 +245,7 @@ def record(t, proc, args, agg, stop, progress):
             raise Fail("record: %s" % e)
         try:
             # A slow host gets time in proportion to its slowest snapshot so far.
-            path = wait_dump(t, proc, max(DUMP_TIMEOUT, 20 * max(latency, default=0)))
+            path = wait_dump(t, proc, max(args.timeout, 20 * max(latency, default=0)))
         except Late as e:
             ended = str(e)
             break
@@ -377,6 +380,7 @@ def parse_args(argv):
     ap = Usage(prog="threadsnap record", allow_abbrev=False)
     ap.add_argument("--hz", type=float, default=20.0)
     ap.add_argument("--duration", type=float, default=0.0)
+    ap.add_argument("--timeout", type=float, default=DUMP_TIMEOUT)
     ap.add_argument("-o", "--output", action="append")
     ap.add_argument("--format", "-f", choices=FORMATS)
     ap.add_argument("--symbolizer", default=os.environ.get("THREADSNAP_SYMBOLIZER", "auto"),
@@ -388,6 +392,8 @@ def parse_args(argv):
         ap.error("--hz must be above 0 and at most 1000, not %g" % args.hz)
     if args.duration < 0:
         ap.error("--duration must be seconds, not %g" % args.duration)
+    if args.timeout <= 0:
+        ap.error("--timeout must be seconds above 0, not %g" % args.timeout)
     if bool(cmd) == bool(args.pid):
         ap.error("give either -- CMD ARGS or one PID")
     if args.format and args.output and len(args.output) > 1:

@@ -10,7 +10,8 @@
 # - SIGINT (Ctrl-C) during a recording of a PID: what was gathered is
 #   written, the process lives on, and the dumps the recording consumed are
 #   gone from its dump directory;
-# - a progress line on a terminal, none on a pipe or file.
+# - a progress line on a terminal, none on a pipe or file;
+# - a process that stalls (SIGSTOP): after --timeout, what was gathered.
 source "$(dirname "$0")/../reliability/mount_ns.sh"
 source "$(dirname "$0")/lib.sh"
 need_lib
@@ -108,3 +109,25 @@ script -qfec "$TS record --hz 20 --duration 1 -o pty.json -- $PROGRAMS/rec_split
 grep -q $'\rthreadsnap: recording pid [0-9]*: [0-9]* samples, [0-9.]* s, [0-9]* lost' pty.out ||
   fail "no progress line on a terminal: $(cat -A pty.out | tail -n 3)"
 ok "progress line on a terminal, none on a file"
+
+# 7. The process stalls (SIGSTOP: no snapshot can come): the recording ends
+#    after --timeout with the profile of what was gathered, and says why.
+: > d/threadsnap.$pid.log
+"$TS" record --hz 20 --timeout 1 -o stall.json "$pid" > rec.out 2> rec.err &
+rec=$!
+for ((i = 0; i < 200; i++)); do
+  [ "$(grep -c 'wrote' "d/threadsnap.$pid.log" 2>/dev/null || true)" -ge 5 ] && break
+  sleep 0.05
+done
+kill -STOP "$pid"   # (the 5th logged dump may be cut short: at least 3 are whole)
+rc=0; wait "$rec" || rc=$?
+kill -CONT "$pid"
+[ "$rc" = 0 ] || fail "record of a stalled process: exit $rc: $(cat rec.err)"
+grep -q "no snapshot from process $pid .* within" rec.err || fail "record does not say why it ended: $(cat rec.err)"
+python3 - <<'PY' || fail "the stalled profile"
+import json
+d = json.load(open("stall.json"))
+assert d["samples"] >= 3 and "no snapshot" in d["ended"], (d["samples"], d["ended"])
+print("stalled:", d["samples"], "samples;", d["ended"])
+PY
+ok "a stalled process: what was gathered is written, and why it ended"
