@@ -172,6 +172,20 @@ def alive(t, proc):
     return ctl.start_time(t.pid) == t.start
 
 
+def exiting(t, proc, grace=1.0):
+    """Whether the process is gone or going: while it exits, /proc/PID/mem
+    already fails but it is not yet a zombie, so give it a moment."""
+    if proc is not None:
+        try:
+            proc.wait(timeout=grace)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    if getattr(t, "pidfd", None) is not None:
+        return bool(select.select([t.pidfd], [], [], grace)[0])
+    return not alive(t, proc)
+
+
 def wait_dump(t, proc, timeout):
     """The path of the snapshot asked for, or None when the process is gone.
     Looks for the next sequence number by name (one stat) and lists the
@@ -240,7 +254,7 @@ def record(t, proc, args, agg, stop, progress):
         try:
             poke(t, proc)
         except Refused as e:
-            if not alive(t, proc):
+            if exiting(t, proc):
                 break
             raise Fail("record: %s" % e)
         try:
