@@ -19,7 +19,7 @@ LIB      := $(BUILD)/libthreadsnap.so
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := g++ make libunwind-dev libmimalloc-dev libgtest-dev libbenchmark-dev \
             memcached libmemcached-tools elfutils binutils llvm python3 gdb libc6-dbg \
-            openjdk-17-jdk-headless
+            openjdk-17-jdk-headless golang-go
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps test demo bench soak clean install check-asan
@@ -64,3 +64,10 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Dev check, not part of `make test` (it needs a browser): the record
+# command's SVG flame graph rendered by Debian's headless Chromium, its
+# search and zoom exercised, screenshots kept in build/dev/.
+.PHONY: check-flamegraph
+check-flamegraph: all
+	tests/dev/check_flamegraph.sh $(abspath $(BUILD))/dev

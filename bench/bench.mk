@@ -6,7 +6,7 @@ BENCH_DIR      := $(BUILD)/bench
 BENCH_CXXFLAGS  = -std=c++20 -O2 -g -fno-omit-frame-pointer -I. -Wall $(EXTRA_CXXFLAGS)
 BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/overhead_bench $(BENCH_DIR)/unwind_bench
 
-.PHONY: bench-build report-bench
+.PHONY: bench-build report-bench record-bench
 bench-build: $(LIB) $(BENCH_BINS) programs
 
 bench: bench-build
@@ -16,6 +16,11 @@ bench: bench-build
 # it too and puts its lines in bench/RESULTS.md.
 report-bench: all
 	bench/report_bench.sh
+
+# threadsnap record's costs alone (about 4 minutes): refreshes only the
+# "threadsnap record" section of bench/RESULTS.md; bench/driver runs it too.
+record-bench: bench-build
+	python3 bench/bench_record.py --build $(BUILD) --out bench/RESULTS.md
 
 # The scenario program of the pause benchmarks (runs with or without the library).
 $(BENCH_DIR)/scenario: bench/scenario.c $(DEPS_STAMP)

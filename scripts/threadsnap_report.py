@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from threadsnap_dumpfile import DumpError, parse  # noqa: E402
 from threadsnap_symbolize import DEFAULT_DEBUG_DIRS, resolve_modules, symbolize, write_dump  # noqa: E402,E501
-from threadsnap_waitfor import WaitGraph, obj_text, wait_kind  # noqa: E402
+from threadsnap_waitfor import WaitGraph, lock_table, obj_text, wait_kind  # noqa: E402
 
 FORMATS = ("text", "threads", "folded", "json")
 MAX_NAMED = 8          # threads named per group in text output
@@ -383,7 +383,7 @@ def frames_json(t):
 
 def render_json(dumps, threads, groups, graph):
     doc = {"format": "threadsnap-report", "version": 1, "dumps": [], "groups": [],
-           "wait_for": graph.to_json(frames_json)}
+           "wait_for": graph.to_json(frames_json), "locks": lock_table(threads, frames_json)}
     for d in dumps:
         doc["dumps"].append({
             "path": d.path, "pid": d.pid, "exe": d.exe, "title": d.title, "ppid": d.ppid,

@@ -222,3 +222,55 @@ class WaitGraph:
                   "owner": p["owner"], "count": len(p["waiters"]),
                   "waiters": [tref(w) for w in p["waiters"]]} for p in self.pileups]
         return {"edges": edges, "cycles": cycles, "pileups": piles}
+
+
+def lock_table(threads, frames_json):
+    """The lock table of one snapshot (or merged ones), in the shape of
+    `threadsnap record`'s json "locks": per lock (process, object), the
+    threads waiting for it, the thread-seconds they had waited so far (their
+    blocked_ns), the condvar waits that use it as their mutex, and the
+    owners' stacks; most expensive first. Owners: a waiter's owner= thread."""
+    by_key = {(t.pid, t.tid): t for t in threads}
+    locks = {}
+
+    def entry(pid, obj):
+        e = locks.get((pid, obj))
+        if e is None:
+            e = locks[(pid, obj)] = {"pid": pid, "obj": "0x%x" % obj, "kind": None,
+                                     "wait_samples": 0, "wait_ns": 0, "waiters": 0,
+                                     "cond_wait_ns": 0, "cond_waiters": 0,
+                                     "owner_unknown_samples": 0, "owners": {}}
+        return e
+    for t in threads:
+        if t.state != "blocked" or not t.call:
+            continue
+        kind = wait_kind(t.call)
+        if kind in LOCK_KINDS and t.obj is not None:
+            e = entry(t.pid, t.obj)
+            e["kind"] = e["kind"] or kind
+            e["wait_samples"] += 1
+            e["waiters"] += 1
+            e["wait_ns"] += t.blocked_ns or 0
+            o = by_key.get((t.pid, t.owner)) if t.owner else None
+            if o is None:
+                e["owner_unknown_samples"] += 1
+            else:
+                e["owners"][o.tid] = e["owners"].get(o.tid, 0) + 1
+        elif kind == "condvar" and t.mutex is not None:
+            e = entry(t.pid, t.mutex)
+            e["cond_waiters"] += 1
+            e["cond_wait_ns"] += t.blocked_ns or 0
+    out = []
+    for e in sorted(locks.values(), key=lambda e: (-e["wait_ns"], -e["waiters"], e["obj"])):
+        owners = []
+        for tid, n in sorted(e["owners"].items(), key=lambda kv: (-kv[1], kv[0])):
+            o = by_key[(e["pid"], tid)]
+            owners.append({"samples": n, "share": n / e["wait_samples"], "tid": tid,
+                           "name": o.name, "state": o.state, "call": o.call,
+                           "frames": frames_json(o)})
+        e["kind"] = e["kind"] or "condvar mutex"
+        e["wait_thread_seconds"] = e.pop("wait_ns") / 1e9
+        e["cond_wait_thread_seconds"] = e.pop("cond_wait_ns") / 1e9
+        e["owners"] = owners
+        out.append(e)
+    return out

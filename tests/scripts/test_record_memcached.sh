@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# threadsnap record on an unmodified Debian memcached -t 4 under load
+# (memcaslap, 4 s): recorded by PID at 20 Hz for 3 s. The profile's worker
+# threads (the kernel's "mc-worker" threads) spend most of their time in
+# epoll_wait, under libevent's event_base_loop (libevent's own module), and
+# go tool pprof -traces shows that stack; memcached keeps serving.
+source "$(dirname "$0")/lib.sh"
+need_lib
+command -v memcached > /dev/null || fail "memcached not installed (make deps)"
+command -v memcaslap > /dev/null || fail "memcaslap not installed (make deps: libmemcached-tools)"
+command -v go > /dev/null || fail "go (golang-go) is not installed: make deps"
+port=$(free_port)
+mkdir -p "$TMP/d"
+"$TS" run --dir "$TMP/d" -- memcached -t 4 -p "$port" -l 127.0.0.1 -U 0 -u "$(id -un)" \
+  > "$TMP/mc.out" 2> "$TMP/mc.err" &
+pid=$!; started "$pid"
+ask_version() {
+  local reply
+  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
+  [[ $reply == VERSION* ]]
+}
+for ((i = 0; i < 100; i++)); do ask_version && break; sleep 0.1; done
+ask_version || fail "memcached does not answer on port $port: $(cat "$TMP/mc.err")"
+
+memcaslap -s "127.0.0.1:$port" -T 2 -c 16 -t 4s > "$TMP/load.out" 2>&1 &
+load=$!; started "$load"
+cd "$TMP"
+"$TS" record --hz 20 --duration 3 -o mc.json -o mc.pb.gz "$pid" 2> rec.err ||
+  fail "record failed: $(cat rec.err)"
+cat rec.err
+wait "$load" || fail "memcaslap failed: $(tail -n 5 load.out)"
+grep -E '^Run time|TPS' load.out | tail -n 2
+go tool pprof -traces -tagfocus=thread=mc-worker mc.pb.gz > traces.txt 2> traces.err ||
+  fail "go tool pprof -traces: $(cat traces.err)"
+
+python3 - <<'PY' || fail "memcached profile"
+import json
+d = json.load(open("mc.json"))
+assert d["samples"] >= 30, d["samples"]
+w = {}
+libevent = 0
+for s in d["stacks"]:
+    n = sum(x["samples"] for x in s["names"] if x["name"] == "mc-worker")
+    if not n:
+        continue
+    key = s["call"] or s["state"]
+    w[key] = w.get(key, 0) + n
+    funcs = [y["function"] for f in s["frames"] for y in f["symbols"]]
+    mods = [f["module"] or "" for f in s["frames"]]
+    if s["call"] == "epoll_wait" and "event_base_loop" in funcs and \
+            any("libevent" in m for m in mods):
+        libevent += n
+tot = sum(w.values())
+assert tot >= 4 * d["samples"], ("4 workers in every sample", tot, d["samples"])
+print("mc-worker time by state:", {k: "%.1f%%" % (100.0 * v / tot) for k, v in w.items()})
+assert max(w, key=w.get) == "epoll_wait", w
+assert libevent > 0.5 * tot, ("epoll_wait under libevent's event_base_loop", libevent, tot)
+PY
+grep -q '\[epoll_wait\]' traces.txt && grep -q 'event_base_loop' traces.txt ||
+  fail "go tool pprof -traces lacks the workers' epoll_wait stack: $(head -n 30 traces.txt)"
+ask_version || fail "memcached stopped answering after the recording"
+left=$(ls "$TMP/d" | grep -c '^threadsnap\..*\.txt$' || true)
+[ "$left" = 0 ] || fail "$left dumps left behind in the dump directory"
+ok "memcached recorded: workers in epoll_wait under event_base_loop, still serving"
