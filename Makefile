@@ -12,7 +12,7 @@ LDFLAGS_LIB  = -shared -Wl,--as-needed -Wl,--version-script=preload/exports.map 
                -static-libstdc++ -Wl,--exclude-libs,ALL \
                -Wl,-z,nodelete -ldl -lpthread $(EXTRA_LDFLAGS)
 
-LIB_SRCS := $(wildcard preload/*.cpp shim/*.cpp unwind/*.cpp)
+LIB_SRCS := $(wildcard base/*.cpp preload/*.cpp shim/*.cpp unwind/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB      := $(BUILD)/libthreadsnap.so
 
@@ -42,7 +42,7 @@ deps:
 	@rm -f $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory $(DEPS_STAMP)
 
-$(BUILD)/obj/%.o: %.cpp $(DEPS_STAMP) $(wildcard preload/*.h shim/*.h shim/*.def unwind/*.h)
+$(BUILD)/obj/%.o: %.cpp $(DEPS_STAMP) $(wildcard base/*.h preload/*.h shim/*.h shim/*.def unwind/*.h)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_LIB) -c $< -o $@
 

@@ -20,12 +20,13 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
 #include "preload/config.h"
 #include "preload/entry.h"
+#include "preload/frames.h"
 #include "preload/writer.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
 
@@ -113,6 +114,12 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   }
 }
 
+// The stack of r from c->regs' sp upward into c's slot.
+void copy_to_slot(const Record* r, Capture* c) {
+  copy_stack(StackBounds{r->stack_lo, r->stack_hi}, c->regs[kRSP], slot_bytes(c),
+             slot_stack_capacity(), &c->copy_base, &c->copy_len);
+}
+
 Via mode_via(Via concurrent_via) { return g_config.concurrent ? concurrent_via : kViaStw; }
 
 void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
@@ -120,15 +127,15 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
   capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
-  regs_from_ucontext(c, uc);
-  copy_stack(r, c, c->regs[kRSP]);
+  regs_from_ucontext(c->regs, uc);
+  copy_to_slot(r, c);
 }
 
 void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
   Capture* c = slot_at(r->index);
   capture_header(r, c, gen, via, kBlocked, r->call);
-  regs_from_record(c, r);
-  copy_stack(r, c, c->regs[kRSP]);
+  regs_from_saved(c->regs, r->regs);
+  copy_to_slot(r, c);
 }
 
 // A thread created but not running yet: its stack is its start routine.

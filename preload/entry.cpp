@@ -27,14 +27,14 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
 #include "preload/writer.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 #include "unwind/unwinder.h"
 
 #ifndef CLOSE_RANGE_UNSHARE

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "preload/common.h"
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
@@ -42,10 +43,6 @@ inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
 inline constexpr uint32_t kGateCreatorReading = 1, kGateStarted = 2;
 
 enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart };
-
-// libunwind's x86_64 register numbering.
-enum Reg : int { kRAX, kRDX, kRCX, kRBX, kRSI, kRDI, kRBP, kRSP,
-                 kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15, kRIP, kNumRegs };
 
 // What a thread was doing at stop 1 plus its raw stack: written by whoever
 // claims the thread, read by the dumper after the thread's `done` is set.

@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "shim/calls.h"

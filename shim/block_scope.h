@@ -25,25 +25,6 @@ void barrier_slow(Record* r);
 // would kill the new image). NOT async-signal-safe.
 void settle_on_entry(Record* r);
 
-// Saves rip (the label below), rsp, rbp, rbx, r12-r15 of the current frame.
-#define TS_SAVE_REGS(regs)                                              \
-  __asm__ volatile(                                                     \
-      "leaq 1f(%%rip), %%rax\n\t"                                       \
-      "movq %%rax, %c[rip](%[p])\n\t"                                   \
-      "movq %%rsp, %c[rsp](%[p])\n\t"                                   \
-      "movq %%rbp, %c[rbp](%[p])\n\t"                                   \
-      "movq %%rbx, %c[rbx](%[p])\n\t"                                   \
-      "movq %%r12, %c[r12](%[p])\n\t"                                   \
-      "movq %%r13, %c[r13](%[p])\n\t"                                   \
-      "movq %%r14, %c[r14](%[p])\n\t"                                   \
-      "movq %%r15, %c[r15](%[p])\n\t"                                   \
-      "1:\n\t"                                                          \
-      :                                                                 \
-      : [p] "r"(regs), [rip] "i"(kRIP * 8), [rsp] "i"(kRSP * 8),        \
-        [rbp] "i"(kRBP * 8), [rbx] "i"(kRBX * 8), [r12] "i"(kR12 * 8),  \
-        [r13] "i"(kR13 * 8), [r14] "i"(kR14 * 8), [r15] "i"(kR15 * 8)   \
-      : "rax", "memory")
-
 // The scope of a wrapped call that was left without its destructor: the
 // thread longjmp'ed out of the call from a signal handler. Leaves it as
 // leave() does (state running, the barrier if a dump is active, t_depth

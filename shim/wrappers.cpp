@@ -24,7 +24,7 @@
 #include "preload/common.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 
 using namespace threadsnap::detail;
 

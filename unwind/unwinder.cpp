@@ -10,10 +10,9 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
-#include "preload/config.h"
-#include "unwind/capture.h"
+#include "base/alloc.h"
 #include "unwind/modules.h"
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
@@ -90,9 +89,9 @@ bool read_module_word(uintptr_t addr, unw_word_t* out) {
   return true;
 }
 
-bool read_stack_word(const Capture* c, uintptr_t addr, unw_word_t* out) {
-  if (addr < c->copy_base || addr + 8 > c->copy_base + c->copy_len) return false;
-  memcpy(out, slot_bytes(const_cast<Capture*>(c)) + (addr - c->copy_base), 8);
+bool read_stack_word(const StackCopy* s, uintptr_t addr, unw_word_t* out) {
+  if (addr < s->base || addr + 8 > s->base + s->len) return false;
+  memcpy(out, s->bytes + (addr - s->base), 8);
   return true;
 }
 
@@ -131,8 +130,8 @@ int get_dyn_info_list_addr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_E
 
 int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
-  auto* c = static_cast<const Capture*>(arg);
-  if (read_stack_word(c, addr, val)) return 0;
+  auto* s = static_cast<const StackCopy*>(arg);
+  if (read_stack_word(s, addr, val)) return 0;
   if (read_module_word(addr, val)) return 0;
   *val = 0;
   return -UNW_EINVAL;
@@ -140,9 +139,9 @@ int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, vo
 
 int access_reg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
-  auto* c = static_cast<const Capture*>(arg);
+  auto* s = static_cast<const StackCopy*>(arg);
   if (reg < 0 || reg >= kNumRegs) return -UNW_EBADREG;
-  *val = c->regs[reg];
+  *val = s->regs[reg];
   return 0;
 }
 
@@ -156,36 +155,34 @@ unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_lis
                                access_mem,     access_reg,      access_fpreg,
                                resume,         get_proc_name};
 
-// Index of the first signal trampoline frame (__restore_rt) of the last
-// DWARF unwind, or ~0u.
-uint32_t g_first_sigframe = ~0u;
-
-uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
+// *first_sigframe: the index of the first signal trampoline frame
+// (__restore_rt), or ~0u.
+uint32_t unwind_dwarf(const StackCopy& s, uintptr_t* out, uint32_t max,
+                      uint32_t* first_sigframe) {
   unw_cursor_t cursor;
-  g_first_sigframe = ~0u;
-  if (!g_as || U.init_remote(&cursor, g_as, c) < 0) {
-    out[0] = c->regs[kRIP];
+  if (!g_as || U.init_remote(&cursor, g_as, const_cast<StackCopy*>(&s)) < 0) {
+    out[0] = s.regs[kRIP];
     return 1;
   }
   uint32_t n = 0;
   while (n < max) {
     unw_word_t ip = 0;
     if (U.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
-    if (g_first_sigframe == ~0u && U.is_signal_frame && U.is_signal_frame(&cursor) > 0)
-      g_first_sigframe = n;
+    if (*first_sigframe == ~0u && U.is_signal_frame && U.is_signal_frame(&cursor) > 0)
+      *first_sigframe = n;
     out[n++] = ip;
     if (U.step(&cursor) <= 0) break;
   }
   return n;
 }
 
-uint32_t unwind_fp(Capture* c, uintptr_t* out, uint32_t max) {
+uint32_t unwind_fp(const StackCopy& s, uintptr_t* out, uint32_t max) {
   uint32_t n = 0;
-  out[n++] = c->regs[kRIP];
-  uintptr_t bp = c->regs[kRBP];
+  out[n++] = s.regs[kRIP];
+  uintptr_t bp = s.regs[kRBP];
   while (n < max) {
     unw_word_t next, ret;
-    if (!read_stack_word(c, bp, &next) || !read_stack_word(c, bp + 8, &ret)) break;
+    if (!read_stack_word(&s, bp, &next) || !read_stack_word(&s, bp + 8, &ret)) break;
     if (ret == 0) break;
     out[n++] = ret;
     if (next <= bp) break;  // frames grow upward; anything else is garbage
@@ -352,46 +349,13 @@ void unwinder_begin(bool modules_changed) {
   if (modules_changed && g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
 
-uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp) {
-  g_first_sigframe = ~0u;
-  return (use_fp || !g_have_libunwind) ? unwind_fp(c, out, max) : unwind_dwarf(c, out, max);
-}
-
-void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
-  uintptr_t* out = c->frames;
-  // Unwind a few more than asked: our own frames are dropped below.
-  uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
-  uint32_t n = unwind_raw(c, out, limit, use_fp);
-  // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
-  // stack (and, if a signal caught a thread inside a wrapper, the libc
-  // frames below it), and the trampoline near the bottom.
-  uint32_t first_ours = n, last_leading_ours = n;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (pc_in_threadsnap(out[i])) {
-      if (first_ours == n) first_ours = i;
-      last_leading_ours = i;
-    } else if (first_ours != n) {
-      break;
-    }
-  }
-  uint32_t skip = 0;
-  if (first_ours != n && (first_ours == 0 || c->kind == kBlocked)) skip = last_leading_ours + 1;
-  // Our stop signal caught the thread inside one of our own handlers (the
-  // trigger's): past them is the kernel's signal trampoline, and past that
-  // the PC the thread was really interrupted at.
-  bool next_is_pc = false;
-  if (skip && skip == g_first_sigframe && skip + 1 < n) {
-    ++skip;
-    next_is_pc = true;
-  }
-  uint32_t w = 0;
-  for (uint32_t i = skip; i < n && w < max_frames; ++i)
-    if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
-  // The first frame of a signal capture is read as a PC. If it is now a
-  // return address, point it into the call instruction instead, so that it
-  // is still a PC of the caller and symbolizes to the call's line.
-  if (skip && w && c->via == kViaSignal && !next_is_pc) out[0] -= 1;
-  c->nframes = w;
+uint32_t unwind_raw(const StackCopy& s, uintptr_t* out, uint32_t max, bool use_fp,
+                    uint32_t* first_sigframe) {
+  uint32_t sigframe = ~0u;
+  uint32_t n = (use_fp || !g_have_libunwind) ? unwind_fp(s, out, max)
+                                             : unwind_dwarf(s, out, max, &sigframe);
+  if (first_sigframe) *first_sigframe = sigframe;
+  return n;
 }
 
 }  // namespace threadsnap::detail

@@ -1,0 +1,59 @@
+// threadsnap: which frames of a capture a dump shows; see frames.h.
+#include "preload/frames.h"
+
+#include <cstring>
+
+#include "preload/config.h"
+#include "unwind/modules.h"
+#include "unwind/unwinder.h"
+
+namespace threadsnap::detail {
+
+StackCopy stack_copy_of(Capture* c) {
+  StackCopy s;
+  memcpy(s.regs, c->regs, sizeof(s.regs));
+  s.base = c->copy_base;
+  s.len = c->copy_len;
+  s.bytes = slot_bytes(c);
+  return s;
+}
+
+void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
+  uintptr_t* out = c->frames;
+  // Unwind a few more than asked: our own frames are dropped below.
+  uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
+  uint32_t first_sigframe = ~0u;
+  uint32_t n = unwind_raw(stack_copy_of(c), out, limit, use_fp, &first_sigframe);
+  // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
+  // stack (and, if a signal caught a thread inside a wrapper, the libc
+  // frames below it), and the trampoline near the bottom.
+  uint32_t first_ours = n, last_leading_ours = n;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (pc_in_threadsnap(out[i])) {
+      if (first_ours == n) first_ours = i;
+      last_leading_ours = i;
+    } else if (first_ours != n) {
+      break;
+    }
+  }
+  uint32_t skip = 0;
+  if (first_ours != n && (first_ours == 0 || c->kind == kBlocked)) skip = last_leading_ours + 1;
+  // Our stop signal caught the thread inside one of our own handlers (the
+  // trigger's): past them is the kernel's signal trampoline, and past that
+  // the PC the thread was really interrupted at.
+  bool next_is_pc = false;
+  if (skip && skip == first_sigframe && skip + 1 < n) {
+    ++skip;
+    next_is_pc = true;
+  }
+  uint32_t w = 0;
+  for (uint32_t i = skip; i < n && w < max_frames; ++i)
+    if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
+  // The first frame of a signal capture is read as a PC. If it is now a
+  // return address, point it into the call instruction instead, so that it
+  // is still a PC of the caller and symbolizes to the call's line.
+  if (skip && w && c->via == kViaSignal && !next_is_pc) out[0] -= 1;
+  c->nframes = w;
+}
+
+}  // namespace threadsnap::detail
