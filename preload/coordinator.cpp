@@ -99,6 +99,8 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   c->tid = r->tid.load(std::memory_order_relaxed);
   memcpy(c->name, r->name, sizeof(c->name));
   c->nframes = 0;
+  c->first_pc = 0;
+  c->interrupted = 0;
   c->copy_len = 0;
   if (kind == kBlocked) {
     c->obj = r->obj;
@@ -128,6 +130,7 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
   capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
   regs_from_ucontext(c->regs, uc);
+  c->interrupted = 1;
   copy_to_slot(r, c);
 }
 
@@ -144,6 +147,7 @@ void capture_start(Record* r, uint32_t gen) {
   capture_header(r, c, gen, kViaStart, kRunning, 0);
   c->frames[0] = reinterpret_cast<uintptr_t>(r->start_fn);
   c->nframes = 1;
+  c->first_pc = 1;  // the start routine's entry
 }
 
 bool try_claim(Record* r, uint32_t gen) {

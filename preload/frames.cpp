@@ -49,10 +49,15 @@ void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
   uint32_t w = 0;
   for (uint32_t i = skip; i < n && w < max_frames; ++i)
     if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
-  // The first frame of a signal capture is read as a PC. If it is now a
-  // return address, point it into the call instruction instead, so that it
-  // is still a PC of the caller and symbolizes to the call's line.
-  if (skip && w && c->via == kViaSignal && !next_is_pc) out[0] -= 1;
+  // The one rule for the first frame (the dump's `first=pc`): a capture by
+  // a signal handler (via=signal, and via=stw of a thread that was running)
+  // starts at the PC the signal interrupted. Where our own frames were
+  // dropped above a return address, that address is pointed into its call
+  // instruction instead, so that it is still a PC of the caller and
+  // symbolizes to the call's line. Every other first frame is a return
+  // address, but the PC found past a signal trampoline.
+  if (skip && w && c->interrupted && !next_is_pc) out[0] -= 1;
+  c->first_pc = w && (c->interrupted || next_is_pc);
   c->nframes = w;
 }
 

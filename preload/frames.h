@@ -3,7 +3,8 @@
 // The unwinder (unwind/) turns a stack copy into every frame it finds; the
 // rules of the snapshot protocol about them live here: threadsnap's own
 // frames (the wrapper of a blocked thread, our handlers) are dropped, and
-// the first frame shown is marked as a PC or a return address.
+// the first frame shown is marked as a PC or a return address (one rule,
+// written to the dump as `first=pc`).
 // Dumper: on the dumper thread, outside any stop in `concurrent` mode.
 // NOT async-signal-safe.
 #pragma once

@@ -60,7 +60,9 @@ struct Capture {
   uint64_t regs[kNumRegs];
   uintptr_t copy_base;  // address of the first copied stack byte
   uint32_t copy_len;
-  uint32_t nframes;     // filled by the unwinder
+  uint32_t nframes;     // filled by the unwinder (preload/frames.cpp)...
+  uint32_t first_pc;    // ...1: frames[0] is a PC to look up as is, not a return address
+  uint32_t interrupted; // regs are those of an interrupted thread (a signal handler's capture)
   uintptr_t frames[];   // then: stack bytes at slot_bytes()
 };
 

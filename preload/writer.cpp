@@ -212,6 +212,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       out.s(" state=running");
     }
     out.s(" via=").s(c->via < 7 ? kVia[c->via] : "none");
+    if (c->first_pc && c->nframes) out.s(" first=pc");
     if (r->foreign) out.s(" tracked=0");
     out.c('\n');
     for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');

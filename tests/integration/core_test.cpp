@@ -102,6 +102,39 @@ TEST_P(BlockedCallsTest, StandardLibraryWaitsInCxx) {
   ExpectCleanExit(p);
 }
 
+// One rule for the first frame, in both modes (issue 14, section 6): a
+// thread captured by the stop signal (via=signal; via=stw while running)
+// says `first=pc` and its first address, looked up as is, lies in the loop
+// it spins in; a thread captured from its wrapper (blocked: via=sweep/self,
+// via=stw) starts at a return address and says nothing. In stw mode `via`
+// alone cannot tell the two apart.
+TEST_P(BlockedCallsTest, FirstFrameIsAPcExactlyForSignalCaptures) {
+  const std::string mode = GetParam();
+  Process p;
+  START(p, (RunOptions{"blockers", {}, {{"THREADSNAP_MODE", mode}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  ASSERT_EQ(CheckExpectedDump(p, mode, &d), "");
+  Symbolizer sym(d);
+  int spinners = 0;
+  for (const auto& t : d.threads) {
+    ASSERT_FALSE(t.frames.empty()) << t.line;
+    auto first = t.fields.find("first");
+    if (t.state == "running") {
+      ASSERT_TRUE(first != t.fields.end() && first->second == "pc") << t.line;
+      if (t.name.rfind("spin", 0) == 0) {
+        ++spinners;
+        EXPECT_EQ(sym.Name(t, 0), "do_spin") << t.line << "\n" << sym.Describe(t);
+      }
+    } else {
+      EXPECT_TRUE(first == t.fields.end()) << "a wrapper's capture starts at a return address: "
+                                           << t.line;
+    }
+  }
+  EXPECT_EQ(spinners, 2);
+  ExpectCleanExit(p);
+}
+
 // select(n, ...) waits on the fds of its sets: the dump's obj must be an fd
 // it waits on (here the only one, n-1), not n itself.
 TEST(WaitObjectTest, SelectShowsTheFdItWaitsOn) {

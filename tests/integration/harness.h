@@ -66,8 +66,10 @@ struct ThreadRecord {
   std::vector<uint64_t> frames;
   std::string line;  // the raw "thread ..." line, for messages
 
+  // The dump says it (`first=pc`); nothing else decides it.
   bool FirstFrameIsPc() const {
-    return via == "signal" || via == "start" || (via == "stw" && state == "running");
+    auto it = fields.find("first");
+    return it != fields.end() && it->second == "pc";
   }
   // The address to look up for frame i: the PC itself, or return address - 1.
   uint64_t LookupAddress(size_t i) const;
