@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "base/alloc.h"
+#include "base/once.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/coordinator.h"
@@ -52,7 +53,7 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 namespace {
 
-std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
+InitOnce g_init;
 
 // The dumper: 0 none, 1 being started, 2 running.
 std::atomic<int> g_dumper_state{0};
@@ -556,12 +557,14 @@ void program_sets_signal(int sig) {
 }
 
 void ensure_init() {
-  int expected = 0;
-  if (g_init_state.load(std::memory_order_acquire) == 2) return;
-  if (!g_init_state.compare_exchange_strong(expected, 1)) return;  // in progress or done
-  config_load();
-  resolve_all_real();
-  g_init_state.store(2, std::memory_order_release);
+  // The registry's slots are sized from the configuration, so no thread may
+  // register (pthread_create) before both exist: another thread's call
+  // waits here until they do (the registry refuses records until then).
+  g_init.run([] {
+    config_load();
+    registry_configure(g_config.stack_copy_bytes);
+    resolve_all_real();
+  });
 }
 
 void program_starts_thread() {

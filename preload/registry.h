@@ -144,7 +144,13 @@ Capture* slot_at(uint32_t index);
 unsigned char* slot_bytes(Capture* c);
 size_t slot_stack_capacity();
 
+// Sizes the capture slots (stack_copy_bytes of stack each), once, at
+// start-up, before any record exists. Normal context.
+void registry_configure(size_t stack_copy_bytes);
+
 // Registration. NOT async-signal-safe (may mmap); take the registry lock.
+// registry_add returns null (the thread goes untracked) before
+// registry_configure and when the registry is full.
 Record* registry_add(Kind initial, bool foreign);
 void registry_release(Record* r);          // the thread is gone
 void registry_init_main_thread();

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "preload/common.h"
+#include "preload/config.h"
 #include "preload/registry.h"
 #include "shim/calls.h"
 
@@ -42,6 +43,20 @@ TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
     }
   }
   for (Record* r : rs) release(r);
+}
+
+// The slots were sized at start-up from the loaded configuration, before
+// any record (registry_configure): a slot holds the whole stack copy the
+// configuration asks for, frames apart.
+TEST(Registry, SlotsHoldTheConfiguredStackCopy) {
+  ASSERT_GT(g_config.stack_copy_bytes, 0u);
+  EXPECT_EQ(slot_stack_capacity(), g_config.stack_copy_bytes);
+  Record* r = add();
+  ASSERT_NE(r, nullptr);
+  Capture* c = slot_at(r->index);
+  EXPECT_EQ(slot_bytes(c) - reinterpret_cast<unsigned char*>(c),
+            static_cast<ptrdiff_t>(sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t)));
+  release(r);
 }
 
 TEST(Registry, ReleasedIndexIsReused) {
