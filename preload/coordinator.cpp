@@ -269,9 +269,7 @@ void read_lock_owners() {
     // the barrier for the end of this stop.
     uint32_t call = g_lock_waiter_calls[i];
     uintptr_t obj = g_obj[idx].load(std::memory_order_relaxed);
-    if (call == kCall_pthread_rwlock_rdlock || call == kCall_pthread_rwlock_wrlock ||
-        call == kCall_pthread_rwlock_timedrdlock || call == kCall_pthread_rwlock_timedwrlock ||
-        call == kCall_pthread_rwlock_clockrdlock || call == kCall_pthread_rwlock_clockwrlock) {
+    if (call_kind(call) == kWait_rwlock) {
       auto* l = reinterpret_cast<volatile pthread_rwlock_t*>(obj);
       g_lock_owner[i] = l->__data.__cur_writer & 0x3fffffff;
       continue;
@@ -303,24 +301,12 @@ void apply_lock_owners(uint32_t gen) {
   }
 }
 
-constexpr bool is_lock_call_constexpr(uint32_t call) {
-  switch (call) {
-    case kCall_pthread_mutex_lock: case kCall_pthread_mutex_timedlock:
-    case kCall_pthread_mutex_clocklock: case kCall_pthread_rwlock_rdlock:
-    case kCall_pthread_rwlock_wrlock: case kCall_pthread_rwlock_timedrdlock:
-    case kCall_pthread_rwlock_timedwrlock: case kCall_pthread_rwlock_clockrdlock:
-    case kCall_pthread_rwlock_clockwrlock:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// is_lock_call as a table, for the stop-1 walk.
+// is_lock_call as a table, for the stop-1 walk (one load per blocked
+// thread), derived from the kind column of shim/calls.def.
 struct LockWaits {
   bool v[256];
   constexpr LockWaits() : v() {
-    for (uint32_t c = 0; c < 256; ++c) v[c] = is_lock_call_constexpr(c);
+    for (uint32_t c = 0; c < 256; ++c) v[c] = is_lock_kind(call_kind(c));
   }
   bool operator[](uint32_t c) const { return v[c]; }
 };

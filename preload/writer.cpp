@@ -206,14 +206,16 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       // had just succeeded at the cut (still inside the wrapper). Only the
       // first is still in the same wait now, asleep in the kernel.
       if (owner == c->tid && !still_asleep_in(r, members[i], c)) owner = 0;
-      if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
+      if (call_kind(c->call) == kWait_thread) owner = tid_of_pthread(members, count, c->obj);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
       out.s(" state=running");
     }
     out.s(" via=").s(c->via < 7 ? kVia[c->via] : "none");
-    if (c->first_pc && c->nframes) out.s(" first=pc");
     if (r->foreign) out.s(" tracked=0");
+    // Keys added to v1 go last: readers match the older ones in order.
+    if (c->first_pc && c->nframes) out.s(" first=pc");
+    if (c->kind == kBlocked) out.s(" kind=").s(wait_kind_name(call_kind(c->call)));
     out.c('\n');
     for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');
   }

@@ -55,11 +55,22 @@ const char* call_name(uint32_t id) {
 #define TS_X_NAME(ret, name, ...) #name,
       TS_CALLS(TS_X_NAME) TS_COND_CALLS(TS_X_NAME)
 #undef TS_X_NAME
-#define TS_X_NAME1(name) #name,
+#define TS_X_NAME1(name, kind) #name,
       TS_SPECIAL_CALLS(TS_X_NAME1)
 #undef TS_X_NAME1
   };
   return id < kCallCount ? kNames[id] : "unknown";
+}
+
+const char* wait_kind_name(WaitKind k) {
+  static const char* const kNames[] = {
+      "none",
+#define TS_X_KIND_NAME(k) #k,
+      TS_WAIT_KINDS(TS_X_KIND_NAME)
+#undef TS_X_KIND_NAME
+  };
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == kWaitKindCount);
+  return k < kWaitKindCount ? kNames[k] : "none";
 }
 
 void resolve_cond_real();  // shim/cond_compat.cpp
@@ -174,7 +185,7 @@ uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
 #define FAST_PT_IF(valid, try_call) if (valid) FAST_PT(try_call)
 #define FAST_SEM_IF(valid, s) if (valid) FAST_SEM(s)
 
-#define TS_X_WRAP(ret, name, params, args, obj, obj2, fast)                              \
+#define TS_X_WRAP(ret, name, params, args, obj, obj2, fast, kind)                           \
   TS_EXPORT ret name params noexcept(noexcept(::name args)) {                            \
     auto fn = real::name.load(std::memory_order_relaxed);                                \
     if (TS_UNLIKELY(!fn)) {                                                              \

@@ -73,6 +73,21 @@ TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
       exe_has_build_id = true;
   }
   EXPECT_TRUE(exe_has_build_id) << "no build-id on the executable's module line";
+  // Every blocked thread says what kind of wait it is in (shim/calls.def's
+  // kind column), so that readers need not guess from the call's name.
+  for (const auto& t : d.threads) {
+    if (t.state != "blocked") continue;
+    auto kind = t.fields.find("kind");
+    ASSERT_TRUE(kind != t.fields.end()) << t.line;
+    std::string want = t.call.find("rwlock") != std::string::npos  ? "rwlock"
+                       : t.call.find("mutex") != std::string::npos ? "mutex"
+                       : t.call.find("cond") != std::string::npos  ? "condvar"
+                       : t.call == "pthread_join"                  ? "thread"
+                       : t.call == "read"                          ? "fd"
+                                                                   : "";
+    if (!want.empty()) EXPECT_EQ(kind->second, want) << t.line;
+    EXPECT_NE(kind->second, "none") << t.line;
+  }
   // The stderr line of that dump.
   std::string wrote_for;
   WaitUntil([&] {
