@@ -6,6 +6,20 @@
 // comment says otherwise: no allocation, no locks, no stdio; the raw
 // calls return -errno and never write errno. Code uses these instead of libc's wrappers so that it never
 // re-enters our own interposed symbols.
+//
+// Safety labels, used on every function that can run outside ordinary
+// program code (STYLE.md):
+// - Any context: a signal handler, ours or the program's (through a
+//   wrapper), may reach it. Atomics, raw system calls and futex waits on our
+//   own words only; no allocation, no lock; errno saved where it may change.
+// - Stop path: runs while other threads are held (stop 1, or the whole stop
+//   of `stw`). As above, plus bounded waits only; the registry lock may be
+//   held by the dumper itself, never waited for by a held thread.
+// - Dumper: the dumper thread outside any stop. May allocate from our heap
+//   (base/alloc.h), read /proc, call libunwind and the loader.
+// Code with no label runs in ordinary program or start-up context (a
+// wrapper's slow path, the constructor): it may take our own registry lock
+// and mmap, but never a lock of the program's.
 #pragma once
 
 #include <atomic>

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "base/alloc.h"
+#include "base/check.h"
 #include "preload/config.h"
 #include "preload/entry.h"
 #include "preload/frames.h"
@@ -58,6 +59,9 @@ inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen
 // --- completion and waiting (Async-signal-safe) -----------------------------
 
 void note_done(Record* r, uint32_t gen) {
+  // Only the claimer of gen finishes it (a later dump may have claimed an
+  // abandoned record since: claimed then is past gen, never before it).
+  TS_DCHECK(!before(r->claimed.load(std::memory_order_relaxed), gen));
   r->done.store(gen, std::memory_order_seq_cst);
   if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
   g_arrivals.fetch_add(1, std::memory_order_seq_cst);
@@ -120,6 +124,7 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
 void copy_to_slot(const Record* r, Capture* c) {
   copy_stack(StackBounds{r->stack_lo, r->stack_hi}, c->regs[kRSP], slot_bytes(c),
              slot_stack_capacity(), &c->copy_base, &c->copy_len);
+  TS_DCHECK(slot_stack_capacity() > 0 && c->copy_len <= slot_stack_capacity());
 }
 
 Via mode_via(Via concurrent_via) { return g_config.concurrent ? concurrent_via : kViaStw; }

@@ -8,6 +8,21 @@
 
 namespace threadsnap::detail {
 
+// The extents of the flags that say a dump is under way, on one timeline
+// (G = the dump's generation; concurrent mode):
+//
+//   dump_begin | stop 1          | sweep | stop 2 | unwind, write | release_zombies | dump_end
+//   g_dump_running 1 ...................................................................... 0
+//   g_busy                1 .............................................. 0
+//   g_active              1 ........................ 0
+//   g_release < G ......... = G (stop 1 ends: signalled threads go on)
+//
+// g_dump_running (entry.cpp): the gate that fork and a move of the stop
+// signal wait at. g_busy (registry.h): a member released meanwhile stays a
+// zombie, its slot still read. g_active (registry.h): wrappers leave through
+// the barrier and the stop handler captures. In `stw` the one stop lasts
+// past the unwinding, and g_active is cleared just before release(G).
+
 struct DumpTimes {
   uint64_t time_ns;   // CLOCK_REALTIME at stop 1
   uint64_t stop1_mono_ns;  // CLOCK_MONOTONIC at stop 1
@@ -18,21 +33,24 @@ struct DumpTimes {
   bool task_scan;     // /proc/self/task was read for untracked threads
 };
 
-// Up to max tids of /proc/self/task; 0 without /proc. The dumper's (a
-// static buffer).
+// Up to max tids of /proc/self/task; 0 without /proc. Dumper (a static
+// buffer).
 uint32_t list_tasks(pid_t* tids, uint32_t max);
 
-// The dumper thread: takes one dump and writes it. NOT async-signal-safe.
+// The dumper thread: takes one dump and writes it. Dumper (its stops are
+// the stop path).
 void take_dump();
 
 // The handler of the stop signal: claims and captures the interrupted
-// thread, then waits until stop 1 ends. Async-signal-safe.
+// thread, then waits until stop 1 ends. Any context (it is a handler).
 void stop_signal_handler(int sig, siginfo_t* info, void* uc);
 
-// Whether a call waits for a lock whose owner glibc records.
+// Whether a call waits for a lock whose owner glibc records (the kind
+// column of shim/calls.def: mutex, rwlock). Any context.
 bool is_lock_call(uint32_t call);
 
-// A new thread's first act in its trampoline. NOT async-signal-safe.
+// A new thread's first act in its trampoline. Ordinary context (it may wait
+// for the end of a stop on our own futex words).
 void thread_started(Record* r);
 
 }  // namespace threadsnap::detail

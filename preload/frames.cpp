@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "base/check.h"
 #include "preload/config.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
@@ -19,6 +20,7 @@ StackCopy stack_copy_of(Capture* c) {
 }
 
 void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
+  TS_DCHECK(c->copy_len <= slot_stack_capacity() && max_frames <= kMaxFramesLimit);
   uintptr_t* out = c->frames;
   // Unwind a few more than asked: our own frames are dropped below.
   uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;

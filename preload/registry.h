@@ -42,7 +42,8 @@ inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
 // reading, waits for creator_done.
 inline constexpr uint32_t kGateCreatorReading = 1, kGateStarted = 2;
 
-enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart };
+enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart,
+                      kViaCount };
 
 // What a thread was doing at stop 1 plus its raw stack: written by whoever
 // claims the thread, read by the dumper after the thread's `done` is set.
@@ -135,11 +136,14 @@ extern std::atomic<Record*> g_record_chunks[kChunks];
 extern std::atomic<unsigned char*> g_slot_chunks[kChunks];
 
 // The record of an index below g_hi_water (its chunk exists before the
-// index is handed out). Async-signal-safe.
+// index is handed out). Any context.
 inline Record* record_at(uint32_t index) {
   return g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire) +
          index % kChunkRecords;
 }
+// The capture slot of an index below g_hi_water, the stack bytes that follow
+// its frames, and how many stack bytes it holds. Any context (the stop path
+// writes slots; nothing here allocates).
 Capture* slot_at(uint32_t index);
 unsigned char* slot_bytes(Capture* c);
 size_t slot_stack_capacity();
@@ -156,7 +160,7 @@ void registry_release(Record* r);          // the thread is gone
 void registry_init_main_thread();
 void registry_after_fork_child();          // only the calling thread survives
 bool registry_recently_exited(pid_t tid);  // under the registry lock
-Record* registry_find_foreign(pid_t tid);  // Async-signal-safe.
+Record* registry_find_foreign(pid_t tid);  // Any context.
 void registry_release_zombies();           // the dumper, after a dump; clears g_busy
 void registry_set_name(Record* r, const char* name);
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/alloc.h"
+#include "base/check.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "shim/calls.h"
@@ -178,6 +179,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
     }
   }
   static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
+  static_assert(sizeof(kVia) / sizeof(kVia[0]) == kViaCount, "a name for every Via");
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(members[i]);
     const Capture* c = slot_at(members[i]);
@@ -211,7 +213,8 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
     } else {
       out.s(" state=running");
     }
-    out.s(" via=").s(c->via < 7 ? kVia[c->via] : "none");
+    TS_DCHECK(c->via < kViaCount && c->nframes <= kMaxFramesLimit);
+    out.s(" via=").s(c->via < kViaCount ? kVia[c->via] : "none");
     if (r->foreign) out.s(" tracked=0");
     // Keys added to v1 go last: readers match the older ones in order.
     if (c->first_pc && c->nframes) out.s(" first=pc");

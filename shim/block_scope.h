@@ -15,21 +15,23 @@
 namespace threadsnap::detail {
 
 // The slow half of leaving a wrapped call while a dump is active.
-// NOT async-signal-safe (may wait on a futex; called only from wrappers).
+// Any context: a program's signal handler that calls write() reaches it
+// through the wrapper; it waits on our own futex words only and saves errno,
+// and must stay so.
 void barrier_slow(Record* r);
 
 // The slow half of entering a wrapped call while a dump is active: if stop 1
 // is still under way, wait for its end. The walk may have seen this thread
 // running a moment ago and signalled it; the signal then lands here, not in
 // the blocking call (where it would cause EINTR) or across an exec (where it
-// would kill the new image). NOT async-signal-safe.
+// would kill the new image). Any context, as barrier_slow.
 void settle_on_entry(Record* r);
 
 // The scope of a wrapped call that was left without its destructor: the
 // thread longjmp'ed out of the call from a signal handler. Leaves it as
 // leave() does (state running, the barrier if a dump is active, t_depth
 // back to 0: a scope opens only at depth 0). shim/longjmp.cpp.
-// Async-signal-safe (the barrier waits on futexes only).
+// Any context (the barrier waits on our futexes only).
 void leave_abandoned_scope(Record* r);
 
 // At the entry of a wrapper while t_depth > 0, `frame` being the wrapper's

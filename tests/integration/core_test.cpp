@@ -85,7 +85,9 @@ TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
                        : t.call == "pthread_join"                  ? "thread"
                        : t.call == "read"                          ? "fd"
                                                                    : "";
-    if (!want.empty()) EXPECT_EQ(kind->second, want) << t.line;
+    if (!want.empty()) {
+      EXPECT_EQ(kind->second, want) << t.line;
+    }
     EXPECT_NE(kind->second, "none") << t.line;
   }
   // The stderr line of that dump.
