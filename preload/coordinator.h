@@ -33,10 +33,6 @@ struct DumpTimes {
   bool task_scan;     // /proc/self/task was read for untracked threads
 };
 
-// Up to max tids of /proc/self/task; 0 without /proc. Dumper (a static
-// buffer).
-uint32_t list_tasks(pid_t* tids, uint32_t max);
-
 // The dumper thread: takes one dump and writes it. Dumper (its stops are
 // the stop path).
 void take_dump();

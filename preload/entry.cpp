@@ -29,6 +29,8 @@
 
 #include "base/alloc.h"
 #include "base/once.h"
+#include "base/small_file.h"
+#include "preload/adopt.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/coordinator.h"
@@ -139,13 +141,7 @@ long live_thread_count() {
     Line path;
     path.s("/proc/self/task/").u(static_cast<uint64_t>(tids[i])).s("/stat");
     char st[512];
-    long sfd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                           O_RDONLY | O_CLOEXEC);
-    if (sfd < 0) continue;
-    long got = raw_syscall(SYS_read, sfd, reinterpret_cast<long>(st), sizeof(st) - 1);
-    raw_syscall(SYS_close, sfd);
-    if (got <= 0) continue;
-    st[got] = 0;
+    if (read_small_file(path.data(), st, sizeof(st)) <= 0) continue;
     const char* p = strrchr(st, ')');  // the name may hold spaces and ')'
     if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') ++alive;
   }
@@ -170,14 +166,8 @@ void private_file_table() {
 // (systemd's SystemCallFilter=), and a killed process is the one harm a
 // dump must never do. Checked in the calling thread's own status.
 void check_seccomp() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/status"),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
   char buf[4096];
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return;
-  buf[n] = 0;
+  if (read_small_file("/proc/thread-self/status", buf, sizeof(buf)) <= 0) return;
   if (const char* p = strstr(buf, "\nSeccomp:\t"))
     if (p[10] != '0') safe_read_forbid();
 }
@@ -434,14 +424,8 @@ void atfork_child() {
 // The thread count the kernel gives (/proc/self/stat field 20), zombie
 // main thread included, or -1.
 long kernel_thread_count() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/stat"),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
   char buf[1024];
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (read_small_file("/proc/self/stat", buf, sizeof(buf)) <= 0) return -1;
   const char* p = strrchr(buf, ')');
   if (!p) return -1;
   int field = 2;
@@ -583,12 +567,8 @@ __attribute__((constructor)) static void threadsnap_init() {
   ensure_init();
   unwind_abi_init();
   {
-    int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/comm"), O_RDONLY | O_CLOEXEC));
-    if (fd >= 0) {
-      long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(g_process_name), sizeof(g_process_name) - 1);
-      if (n > 0 && g_process_name[n - 1] == '\n') g_process_name[n - 1] = 0;
-      raw_syscall(SYS_close, fd);
-    }
+    long n = read_small_file("/proc/self/comm", g_process_name, sizeof(g_process_name));
+    if (n > 0 && g_process_name[n - 1] == '\n') g_process_name[n - 1] = 0;
   }
   check_seccomp();
   registry_init_main_thread();
