@@ -33,8 +33,6 @@
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
 
-extern "C" __thread void* threadsnap_vfork_self __attribute__((tls_model("initial-exec")));
-
 namespace threadsnap::detail {
 
 namespace {

@@ -23,16 +23,6 @@ namespace threadsnap::detail {
 // the barrier and the stop handler captures. In `stw` the one stop lasts
 // past the unwinding, and g_active is cleared just before release(G).
 
-struct DumpTimes {
-  uint64_t time_ns;   // CLOCK_REALTIME at stop 1
-  uint64_t stop1_mono_ns;  // CLOCK_MONOTONIC at stop 1
-  uint64_t stop1_ns, sweep_ns, stop2_ns;
-  uint32_t gen;       // the dump's generation
-  uint32_t frozen;    // signalled threads judged frozen at the cut (captured later)
-  uint64_t dumper_cpu_ns;  // the dumper's CPU time for this dump, up to the writing
-  bool task_scan;     // /proc/self/task was read for untracked threads
-};
-
 // The dumper thread: takes one dump and writes it. Dumper (its stops are
 // the stop path).
 void take_dump();
@@ -44,6 +34,19 @@ void stop_signal_handler(int sig, siginfo_t* info, void* uc);
 // Whether a call waits for a lock whose owner glibc records (the kind
 // column of shim/calls.def: mutex, rwlock). Any context.
 bool is_lock_call(uint32_t call);
+
+// The slow half of leaving a wrapped call while a dump is active.
+// Any context: a program's signal handler that calls write() reaches it
+// through the wrapper; it waits on our own futex words only and saves errno,
+// and must stay so.
+void barrier_slow(Record* r);
+
+// The slow half of entering a wrapped call while a dump is active: if stop 1
+// is still under way, wait for its end. The walk may have seen this thread
+// running a moment ago and signalled it; the signal then lands here, not in
+// the blocking call (where it would cause EINTR) or across an exec (where it
+// would kill the new image). Any context, as barrier_slow.
+void settle_on_entry(Record* r);
 
 // A new thread's first act in its trampoline. Ordinary context (it may wait
 // for the end of a stop on our own futex words).

@@ -35,6 +35,7 @@
 #include "preload/control.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
+#include "preload/unwind_abi.h"
 #include "preload/writer.h"
 #include "shim/calls.h"
 #include "unwind/stack_copy.h"
@@ -49,9 +50,6 @@ namespace threadsnap::detail {
 char g_process_name[16];
 std::atomic<int> g_stop_signal{0};
 std::atomic<int> g_trigger_signal{0};
-
-int real_pthread_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
-int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 namespace {
 
@@ -558,10 +556,6 @@ void program_starts_thread() {
 }  // namespace threadsnap::detail
 
 using namespace threadsnap::detail;
-
-namespace threadsnap::detail {
-void unwind_abi_init();
-}
 
 __attribute__((constructor)) static void threadsnap_init() {
   ensure_init();

@@ -30,6 +30,9 @@ bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
 constinit thread_local int t_depth TS_TLS = 0;
+}  // namespace threadsnap::detail
+__thread void* threadsnap_vfork_self = nullptr;
+namespace threadsnap::detail {
 
 std::atomic<Record*> g_record_chunks[kChunks];
 std::atomic<unsigned char*> g_slot_chunks[kChunks];

@@ -130,6 +130,14 @@ extern bool g_disabled;                   // set when start-up failed: pass thro
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.
 extern constinit thread_local Record* t_self TS_TLS;
 extern constinit thread_local int t_depth TS_TLS;  // >0 inside a wrapper
+}  // namespace threadsnap::detail
+// t_self of a thread whose vfork child runs (the child shares its memory,
+// so t_self is cleared meanwhile): saved and restored by the vfork wrapper's
+// assembly (shim/vfork.cpp), read by the stop handler. C linkage: the
+// assembly names it.
+extern "C" __attribute__((visibility("hidden"))) __thread void* threadsnap_vfork_self
+    __attribute__((tls_model("initial-exec")));
+namespace threadsnap::detail {
 
 inline constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
 extern std::atomic<Record*> g_record_chunks[kChunks];

@@ -9,23 +9,11 @@
 // wrapper, which is why wrappers are never noexcept where libc's are not.
 #pragma once
 
+#include "preload/coordinator.h"
 #include "preload/entry.h"
 #include "preload/registry.h"
 
 namespace threadsnap::detail {
-
-// The slow half of leaving a wrapped call while a dump is active.
-// Any context: a program's signal handler that calls write() reaches it
-// through the wrapper; it waits on our own futex words only and saves errno,
-// and must stay so.
-void barrier_slow(Record* r);
-
-// The slow half of entering a wrapped call while a dump is active: if stop 1
-// is still under way, wait for its end. The walk may have seen this thread
-// running a moment ago and signalled it; the signal then lands here, not in
-// the blocking call (where it would cause EINTR) or across an exec (where it
-// would kill the new image). Any context, as barrier_slow.
-void settle_on_entry(Record* r);
 
 // The scope of a wrapped call that was left without its destructor: the
 // thread longjmp'ed out of the call from a signal handler. Leaves it as

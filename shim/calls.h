@@ -2,6 +2,7 @@
 // the real functions. Expanded from shim/calls.def.
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -77,6 +78,17 @@ const char* call_name(uint32_t id);
 // Resolves every real function (dlsym/dlvsym RTLD_NEXT). Safe to call more
 // than once and before the constructor. NOT async-signal-safe.
 void resolve_all_real();
+// The parts of resolve_all_real that live with their hand-written wrappers.
+void resolve_cond_real();     // shim/cond_compat.cpp
+void resolve_misc_real();     // shim/thread.cpp
+void resolve_vfork_real();    // shim/vfork.cpp
+void resolve_longjmp_real();  // shim/longjmp.cpp
+
+// The real functions behind wrappers, for the library's own use (the
+// constructor's file starts the dumper and installs handlers with them, so
+// that neither goes through our own wrapper).
+int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg);
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 // Looks up the next definition of a symbol; reports a missing one once.
 void* resolve_next(const char* name, const char* version);

@@ -73,11 +73,6 @@ const char* wait_kind_name(WaitKind k) {
   return k < kWaitKindCount ? kNames[k] : "none";
 }
 
-void resolve_cond_real();  // shim/cond_compat.cpp
-void resolve_misc_real();  // shim/thread.cpp
-void resolve_vfork_real();  // shim/vfork.cpp
-void resolve_longjmp_real();  // shim/longjmp.cpp
-
 void resolve_all_real() {
 #define TS_X_RESOLVE(ret, name, params, args, ...)                                    \
   if (!real::name.load(std::memory_order_relaxed))                                    \
