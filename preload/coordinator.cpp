@@ -21,14 +21,15 @@
 #include <cstring>
 
 #include "base/alloc.h"
+#include "base/call_ids.h"
 #include "base/check.h"
 #include "preload/config.h"
 #include "preload/adopt.h"
 #include "preload/entry.h"
 #include "preload/frames.h"
 #include "preload/owners.h"
+#include "preload/wait_objects.h"
 #include "preload/writer.h"
-#include "shim/calls.h"
 #include "unwind/stack_copy.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
@@ -261,7 +262,7 @@ void read_lock_owners() {
 void apply_lock_owners(uint32_t gen) { owners_apply(g_lock_waiters, g_lock_waiter_count, gen); }
 
 // is_lock_call as a table, for the stop-1 walk (one load per blocked
-// thread), derived from the kind column of shim/calls.def.
+// thread), derived from the kind column of base/calls.def.
 struct LockWaits {
   bool v[256];
   constexpr LockWaits() : v() {

@@ -32,7 +32,7 @@ void take_dump();
 void stop_signal_handler(int sig, siginfo_t* info, void* uc);
 
 // Whether a call waits for a lock whose owner glibc records (the kind
-// column of shim/calls.def: mutex, rwlock). Any context.
+// column of base/calls.def: mutex, rwlock). Any context.
 bool is_lock_call(uint32_t call);
 
 // The slow half of leaving a wrapped call while a dump is active.

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
+#include "base/call_ids.h"
 #include "base/small_file.h"
-#include "shim/calls.h"
 
 namespace threadsnap::detail {
 

@@ -4,7 +4,7 @@
 // or error-checking mutex never blocks its owner; an owner equal to the
 // waiter that is no longer asleep in that wait had just got its lock), and
 // pthread_join's owner (the thread it waits for). Which calls are lock
-// waits comes from the kind column of shim/calls.def.
+// waits comes from the kind column of base/calls.def.
 #pragma once
 
 #include <sys/types.h>

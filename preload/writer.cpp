@@ -9,12 +9,12 @@
 #include <cstring>
 
 #include "base/alloc.h"
+#include "base/call_ids.h"
 #include "base/check.h"
 #include "base/small_file.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/owners.h"
-#include "shim/calls.h"
 #include "unwind/modules.h"
 
 namespace threadsnap::detail {

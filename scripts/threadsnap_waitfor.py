@@ -21,7 +21,7 @@ _FD_CALLS = ("read", "readv", "pread", "pread64", "recv", "recvfrom", "recvmsg",
 
 
 # The kinds the library writes (`kind=`, from the kind column of its table of
-# wrapped calls, shim/calls.def): mutex rwlock condvar thread barrier semaphore
+# wrapped calls, base/calls.def): mutex rwlock condvar thread barrier semaphore
 # fd sleep signal child exec futex.
 
 

@@ -73,7 +73,7 @@ TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
       exe_has_build_id = true;
   }
   EXPECT_TRUE(exe_has_build_id) << "no build-id on the executable's module line";
-  // Every blocked thread says what kind of wait it is in (shim/calls.def's
+  // Every blocked thread says what kind of wait it is in (base/calls.def's
   // kind column), so that readers need not guess from the call's name.
   for (const auto& t : d.threads) {
     if (t.state != "blocked") continue;

@@ -105,7 +105,7 @@ TEST(Calls, NamesFollowTheTable) {
   for (uint32_t i = 1; i < kCallCount; ++i) EXPECT_NE(std::string(call_name(i)), "unknown");
 }
 
-// The kind column of shim/calls.def is the one source: owner detection at
+// The kind column of base/calls.def is the one source: owner detection at
 // the cut covers exactly the mutex and rwlock waits, pthread_join is a wait
 // for a thread, and every call has a kind the dump can name.
 TEST(Calls, KindsFollowTheTable) {
