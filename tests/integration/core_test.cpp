@@ -18,17 +18,6 @@ namespace {
 using std::chrono::seconds;
 
 
-// Ends the program by closing its stdin; it must exit 0 on its own.
-void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {
-  p.CloseStdin();
-  int st = -1;
-  ASSERT_TRUE(p.WaitExit(timeout, &st)) << "program did not exit after EOF\nstderr:\n" << p.Stderr();
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
-      << "exit status " << st << (WIFSIGNALED(st) ? " (signal " + std::to_string(WTERMSIG(st)) + ")" : "")
-      << "\nstderr:\n"
-      << p.Stderr();
-}
-
 std::vector<std::string> WokeLines(Process& p) {
   std::vector<std::string> out;
   for (const auto& l : p.Lines())
@@ -36,11 +25,6 @@ std::vector<std::string> WokeLines(Process& p) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x + "\n";
-  return s;
-}
 
 // ---- every family of wrapped calls, both modes -------------------------------------
 
@@ -190,8 +174,8 @@ TEST(OldCondAbiTest, BoundToGlibc225RunsAndDumps) {
   ASSERT_EQ(syms.find("pthread_cond_wait@GLIBC_2.3.2"), std::string::npos);
   Process p;
   START(p, (RunOptions{"old_cond", {}, {}}));
-  ASSERT_TRUE(p.WaitForExactLine("pingpong ok", seconds(20))) << Join(p.Lines()) << p.Stderr();
-  ASSERT_TRUE(p.WaitForExactLine("timedwait 110", seconds(5))) << Join(p.Lines());
+  ASSERT_TRUE(p.WaitForExactLine("pingpong ok", seconds(20))) << JoinLines(p.Lines()) << p.Stderr();
+  ASSERT_TRUE(p.WaitForExactLine("timedwait 110", seconds(5))) << JoinLines(p.Lines());
   WAIT_READY(p, seconds(10));
   Dump d;
   EXPECT_EQ(CheckExpectedDump(p, "concurrent", &d), "");
@@ -218,7 +202,7 @@ void RunBoth(const std::string& program, PlainAndPreloaded* r, milliseconds time
     int st = -1;
     ASSERT_TRUE(p.WaitExit(timeout, &st)) << program << (preload ? " (preloaded)" : " (plain)")
                                           << " did not finish; last lines:\n"
-                                          << Join(p.Lines()) << p.Stderr();
+                                          << JoinLines(p.Lines()) << p.Stderr();
     (preload ? r->preloaded : r->plain) = p.Lines();
     (preload ? r->preloaded_status : r->plain_status) = st;
     if (preload) r->preloaded_stderr = p.Stderr();
@@ -260,7 +244,7 @@ TEST(ErrnoParityTest, SameResultsAndErrnoWithAndWithoutLibrary) {
 TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
   PlainAndPreloaded r;
   ASSERT_NO_FATAL_FAILURE(RunBoth("dlbind", &r, milliseconds(20000)));
-  ASSERT_EQ(r.plain_status, 0) << Join(r.plain);
+  ASSERT_EQ(r.plain_status, 0) << JoinLines(r.plain);
   EXPECT_EQ(r.preloaded_status, 0) << r.preloaded_stderr;
   ASSERT_FALSE(r.plain.empty());
   EXPECT_EQ(r.plain.back(), "end");
@@ -281,7 +265,7 @@ TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
   auto a = strip(r.plain, &plain_cond), b = strip(r.preloaded, &pre_cond);
   EXPECT_NE(pre_cond.find("libthreadsnap.so"), std::string::npos)
       << "the library is not interposing: " << pre_cond;
-  EXPECT_EQ(Join(a), Join(b));
+  EXPECT_EQ(JoinLines(a), JoinLines(b));
   for (const auto& l : r.preloaded) {
     EXPECT_EQ(l.find("mimalloc"), std::string::npos) << l;
     EXPECT_EQ(l.find("libunwind"), std::string::npos) << l;
