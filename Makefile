@@ -8,11 +8,20 @@ OPT      ?= -O2 -g
 CXXFLAGS_LIB = -std=c++20 $(OPT) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
                -fno-rtti -Wall -Wextra -Wno-unused-parameter \
                -I. $(EXTRA_CXXFLAGS)
+# The link flags of the library, each for a reason:
+#   --version-script  exports only the interposed libc names and threadsnap_* (preload/exports.map),
+#                     with the two glibc versions of the condvar calls
+#   -z now            binds every symbol at load: no lazy PLT resolution (the loader's lock) later,
+#                     from a signal handler or while threads are held in a stop
+#   -static-libstdc++ no libstdc++.so dependency, so a C program's scope gains no C++ runtime
+#   --exclude-libs,ALL  keeps the static libstdc++/libgcc symbols local, out of the program's scope
+#   -z nodelete       the library is never unmapped (a dlclose'd late load would leave handlers,
+#                     the dumper thread and wrapped calls pointing into unmapped code)
 LDFLAGS_LIB  = -shared -Wl,--as-needed -Wl,--version-script=preload/exports.map -Wl,-z,now \
                -static-libstdc++ -Wl,--exclude-libs,ALL \
                -Wl,-z,nodelete -ldl -lpthread $(EXTRA_LDFLAGS)
 
-LIB_SRCS := $(wildcard preload/*.cpp shim/*.cpp unwind/*.cpp)
+LIB_SRCS := $(wildcard base/*.cpp preload/*.cpp shim/*.cpp unwind/*.cpp)
 LIB_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB      := $(BUILD)/libthreadsnap.so
 
@@ -42,9 +51,12 @@ deps:
 	@rm -f $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory $(DEPS_STAMP)
 
-$(BUILD)/obj/%.o: %.cpp $(DEPS_STAMP) $(wildcard preload/*.h shim/*.h shim/*.def unwind/*.h)
+# -MMD -MP: each object depends on the headers it includes (build/obj/*.d),
+# not on every header of the tree.
+$(BUILD)/obj/%.o: %.cpp $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_LIB) -c $< -o $@
+	$(CXX) $(CXXFLAGS_LIB) -MMD -MP -c $< -o $@
+-include $(LIB_OBJS:.o=.d)
 
 $(LIB): $(LIB_OBJS) preload/exports.map
 	$(CXX) -o $@ $(LIB_OBJS) $(LDFLAGS_LIB)
@@ -60,7 +72,7 @@ install: all
 	install -d $(PREFIX)/bin $(PREFIX)/lib/threadsnap
 	install -m 0755 $(LIB) $(PREFIX)/lib/threadsnap/
 	install -m 0755 scripts/threadsnap $(PREFIX)/bin/threadsnap
-	for f in scripts/*.py scripts/report.schema.json; do [ -f "$$f" ] && install -m 0644 $$f $(PREFIX)/lib/threadsnap/ || true; done
+	install -m 0644 scripts/*.py scripts/report.schema.json $(PREFIX)/lib/threadsnap/
 
 clean:
 	rm -rf $(BUILD)

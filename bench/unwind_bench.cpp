@@ -16,11 +16,8 @@
 #include <cstring>
 #include <vector>
 
-#include "preload/alloc.h"
-#include "preload/config.h"
-#include "preload/registry.h"
-#include "shim/block_scope.h"
-#include "unwind/capture.h"
+#include "base/alloc.h"
+#include "unwind/stack_copy.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
 
@@ -28,9 +25,11 @@ using namespace threadsnap::detail;
 
 namespace {
 
-Record g_rec;
-Capture* g_cap = nullptr;
-std::vector<unsigned char> g_slot;
+constexpr size_t kCopyBytes = 64 * 1024;  // THREADSNAP_STACK_KB's default
+uint64_t g_saved[kNumRegs];
+StackBounds g_bounds;
+StackCopy g_copy;
+std::vector<unsigned char> g_bytes(kCopyBytes);
 benchmark::State* g_copy_state = nullptr;  // set: loop copy_stack at the leaf
 
 void setup_once() {
@@ -41,22 +40,21 @@ void setup_once() {
   if (!unwinder_init()) std::abort();
   modules_refresh();
   unwinder_begin(true);
-  g_slot.assign(sizeof(Capture) + kMaxFramesLimit * 8 + slot_stack_capacity() + 64, 0);
-  g_cap = reinterpret_cast<Capture*>(g_slot.data());
+  g_copy.bytes = g_bytes.data();
 }
 
 }  // namespace
 
 // Exported names (the binary links with -rdynamic), as in the unit test.
 extern "C" __attribute__((noinline)) void bench_capture_here() {
-  TS_SAVE_REGS(g_rec.regs);
-  g_cap->kind = kBlocked;
-  g_cap->via = kViaSweep;
-  regs_from_record(g_cap, &g_rec);
-  copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
+  TS_SAVE_REGS(g_saved);
+  regs_from_saved(g_copy.regs, g_saved);
+  copy_stack(g_bounds, g_copy.regs[kRSP], g_bytes.data(), g_bytes.size(), &g_copy.base,
+             &g_copy.len);
   if (g_copy_state) {
     for (auto _ : *g_copy_state) {
-      copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
+      copy_stack(g_bounds, g_copy.regs[kRSP], g_bytes.data(), g_bytes.size(), &g_copy.base,
+                 &g_copy.len);
       benchmark::ClobberMemory();
     }
   }
@@ -77,8 +75,8 @@ void* capture_thread(void* arg) {
   size_t size;
   pthread_attr_getstack(&attr, &addr, &size);
   pthread_attr_destroy(&attr);
-  g_rec.stack_lo = reinterpret_cast<uintptr_t>(addr);
-  g_rec.stack_hi = g_rec.stack_lo + size;
+  g_bounds.lo = reinterpret_cast<uintptr_t>(addr);
+  g_bounds.hi = g_bounds.lo + size;
   bench_level(static_cast<int>(reinterpret_cast<intptr_t>(arg)) - 1);
   return nullptr;
 }
@@ -106,7 +104,7 @@ void unwind_bench(benchmark::State& state, bool fp) {
   uintptr_t frames[512];
   uint32_t n = 0;
   for (auto _ : state) {
-    n = unwind_raw(g_cap, frames, 512, fp);
+    n = unwind_raw(g_copy, frames, 512, fp);
     benchmark::DoNotOptimize(n);
   }
   state.counters["frames"] = n;
@@ -141,7 +139,7 @@ void BM_UnwindFp(benchmark::State& state) { unwind_bench(state, true); }
 // leaf of the chain, inside the capture thread.
 void BM_CaptureCopy(benchmark::State& state) {
   capture_at(static_cast<int>(state.range(0)), &state);
-  state.counters["bytes"] = g_cap->copy_len;
+  state.counters["bytes"] = g_copy.len;
 }
 
 }  // namespace

@@ -20,16 +20,19 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
+#include "base/call_ids.h"
+#include "base/check.h"
 #include "preload/config.h"
+#include "preload/adopt.h"
 #include "preload/entry.h"
+#include "preload/frames.h"
+#include "preload/owners.h"
+#include "preload/wait_objects.h"
 #include "preload/writer.h"
-#include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
-
-extern "C" __thread void* threadsnap_vfork_self __attribute__((tls_model("initial-exec")));
 
 namespace threadsnap::detail {
 
@@ -57,6 +60,9 @@ inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen
 // --- completion and waiting (Async-signal-safe) -----------------------------
 
 void note_done(Record* r, uint32_t gen) {
+  // Only the claimer of gen finishes it (a later dump may have claimed an
+  // abandoned record since: claimed then is past gen, never before it).
+  TS_DCHECK(!before(r->claimed.load(std::memory_order_relaxed), gen));
   r->done.store(gen, std::memory_order_seq_cst);
   if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
   g_arrivals.fetch_add(1, std::memory_order_seq_cst);
@@ -106,6 +112,8 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   c->tid = r->tid.load(std::memory_order_relaxed);
   memcpy(c->name, r->name, sizeof(c->name));
   c->nframes = 0;
+  c->first_pc = 0;
+  c->interrupted = 0;
   c->copy_len = 0;
   if (kind == kBlocked) {
     c->obj = r->obj;
@@ -121,6 +129,13 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   }
 }
 
+// The stack of r from c->regs' sp upward into c's slot.
+void copy_to_slot(const Record* r, Capture* c) {
+  copy_stack(StackBounds{r->stack_lo, r->stack_hi}, c->regs[kRSP], slot_bytes(c),
+             slot_stack_capacity(), &c->copy_base, &c->copy_len);
+  TS_DCHECK(slot_stack_capacity() > 0 && c->copy_len <= slot_stack_capacity());
+}
+
 Via mode_via(Via concurrent_via) { return g_config.concurrent ? concurrent_via : kViaStw; }
 
 void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
@@ -128,15 +143,16 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
   capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
-  regs_from_ucontext(c, uc);
-  copy_stack(r, c, c->regs[kRSP]);
+  regs_from_ucontext(c->regs, uc);
+  c->interrupted = 1;
+  copy_to_slot(r, c);
 }
 
 void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
   Capture* c = slot_at(r->index);
   capture_header(r, c, gen, via, kBlocked, r->call);
-  regs_from_record(c, r);
-  copy_stack(r, c, c->regs[kRSP]);
+  regs_from_saved(c->regs, r->regs);
+  copy_to_slot(r, c);
 }
 
 // A thread created but not running yet: its stack is its start routine.
@@ -145,6 +161,7 @@ void capture_start(Record* r, uint32_t gen) {
   capture_header(r, c, gen, kViaStart, kRunning, 0);
   c->frames[0] = reinterpret_cast<uintptr_t>(r->start_fn);
   c->nframes = 1;
+  c->first_pc = 1;  // the start routine's entry
 }
 
 bool try_claim(Record* r, uint32_t gen) {
@@ -179,8 +196,6 @@ uint64_t thread_cpu_ns(pid_t tid) {
   if (raw_syscall(SYS_clock_gettime, clk, reinterpret_cast<long>(&ts)) != 0) return ~0ull;
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
-
-bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie);
 
 // Whether signalled member i (not yet arrived) is frozen at the cut.
 bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
@@ -247,77 +262,19 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
   g_dumper_waiting.store(0, std::memory_order_seq_cst);
 }
 
-// Owners of the locks members wait for, read while the world is cut, so
-// that the wait-for graph is one instant. A hint: glibc clears __owner
-// briefly right after it takes a mutex. Never written.
-// Owners of the locks members wait for, read in stop 1 from dense arrays
-// only (the wait object from g_obj, the owner into g_lock_owner): a record
-// or slot per waiter would cost a cache and TLB miss each inside the stop.
-// Stored with the mutex type in the top bits; applied to the captures after
-// the stop (apply_lock_owners).
-uint32_t g_lock_owner[kMaxThreads];
-
+// Who holds the locks members wait for: read at the cut, applied after the
+// stop (preload/owners.cpp).
 void read_lock_owners() {
-  for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
-    uint32_t idx = g_lock_waiters[i];
-    // The call seen by the walk, not the state word now: a waiter that got
-    // its lock during the stop is "running" by now, and its rwlock would be
-    // read as a mutex. Its g_obj stays: leaving the wrapper, it waits in
-    // the barrier for the end of this stop.
-    uint32_t call = g_lock_waiter_calls[i];
-    uintptr_t obj = g_obj[idx].load(std::memory_order_relaxed);
-    if (call == kCall_pthread_rwlock_rdlock || call == kCall_pthread_rwlock_wrlock ||
-        call == kCall_pthread_rwlock_timedrdlock || call == kCall_pthread_rwlock_timedwrlock ||
-        call == kCall_pthread_rwlock_clockrdlock || call == kCall_pthread_rwlock_clockwrlock) {
-      auto* l = reinterpret_cast<volatile pthread_rwlock_t*>(obj);
-      g_lock_owner[i] = l->__data.__cur_writer & 0x3fffffff;
-      continue;
-    }
-    auto* m = reinterpret_cast<volatile pthread_mutex_t*>(obj);
-    int kind = m->__data.__kind;
-    // PI and robust mutexes keep the owner's tid in the lock word.
-    uint32_t owner = (kind & (16 | 32)) ? (m->__data.__lock & 0x3fffffff)
-                                        : (static_cast<uint32_t>(m->__data.__owner) & 0x3fffffff);
-    g_lock_owner[i] = owner | (static_cast<uint32_t>(kind & 3) << 30);
-  }
+  owners_read_at_cut(g_lock_waiters, g_lock_waiter_calls, g_lock_waiter_count);
 }
+void apply_lock_owners(uint32_t gen) { owners_apply(g_lock_waiters, g_lock_waiter_count, gen); }
 
-// After the stop: the owners into the captures. owner_gen marks them as read
-// at this cut (a slot also holds what an earlier dump read). A recursive or
-// error-checking mutex never blocks its owner (it counts or returns
-// EDEADLK): an owner equal to the waiter is no deadlock there.
-void apply_lock_owners(uint32_t gen) {
-  for (uint32_t i = 0; i < g_lock_waiter_count; ++i) {
-    Record* r = record_at(g_lock_waiters[i]);
-    Capture* c = slot_at(r->index);
-    uint32_t type = g_lock_owner[i] >> 30;
-    pid_t owner = static_cast<pid_t>(g_lock_owner[i] & 0x3fffffff);
-    if ((type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) &&
-        owner == r->tid.load(std::memory_order_relaxed))
-      owner = 0;
-    c->owner = owner;
-    c->owner_gen = gen;
-  }
-}
-
-constexpr bool is_lock_call_constexpr(uint32_t call) {
-  switch (call) {
-    case kCall_pthread_mutex_lock: case kCall_pthread_mutex_timedlock:
-    case kCall_pthread_mutex_clocklock: case kCall_pthread_rwlock_rdlock:
-    case kCall_pthread_rwlock_wrlock: case kCall_pthread_rwlock_timedrdlock:
-    case kCall_pthread_rwlock_timedwrlock: case kCall_pthread_rwlock_clockrdlock:
-    case kCall_pthread_rwlock_clockwrlock:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// is_lock_call as a table, for the stop-1 walk.
+// is_lock_call as a table, for the stop-1 walk (one load per blocked
+// thread), derived from the kind column of base/calls.def.
 struct LockWaits {
   bool v[256];
   constexpr LockWaits() : v() {
-    for (uint32_t c = 0; c < 256; ++c) v[c] = is_lock_call_constexpr(c);
+    for (uint32_t c = 0; c < 256; ++c) v[c] = is_lock_kind(call_kind(c));
   }
   bool operator[](uint32_t c) const { return v[c]; }
 };
@@ -447,183 +404,12 @@ void sweep(uint32_t gen, Via via) {
   g_dumper_waiting.store(0, std::memory_order_seq_cst);
 }
 
-// --- before the stop: threads we did not see start ---------------------------
-
-// An open-addressing set of tids, from the private allocator.
-class TidSet {
- public:
-  explicit TidSet(uint32_t n) {
-    while (cap_ < 2 * (n + 1)) cap_ <<= 1;
-    slots_ = static_cast<pid_t*>(ts_alloc(sizeof(pid_t) * cap_));
-    if (slots_) memset(slots_, 0, sizeof(pid_t) * cap_);
-  }
-  ~TidSet() { ts_free(slots_); }
-  bool ok() const { return slots_ != nullptr; }
-  void insert(pid_t t) {
-    for (uint32_t h = hash(t);; h = (h + 1) & (cap_ - 1)) {
-      if (slots_[h] == t) return;
-      if (!slots_[h]) { slots_[h] = t; return; }
-    }
-  }
-  bool contains(pid_t t) const {
-    for (uint32_t h = hash(t);; h = (h + 1) & (cap_ - 1)) {
-      if (slots_[h] == t) return true;
-      if (!slots_[h]) return false;
-    }
-  }
-
- private:
-  uint32_t hash(pid_t t) const { return (static_cast<uint32_t>(t) * 2654435761u) & (cap_ - 1); }
-  uint32_t cap_ = 16;
-  pid_t* slots_ = nullptr;
-};
-
-
-void read_comm(pid_t tid, char* name, size_t size) {
-  Line l;
-  l.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/comm");
-  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(l.data()),
-                                        O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return;
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(name), static_cast<long>(size - 1));
-  if (n > 0 && name[n - 1] == '\n') --n;
-  name[n > 0 ? n : 0] = 0;
-  raw_syscall(SYS_close, fd);
-}
-
-// /proc/self/task/TID/status of one of our threads: whether it blocks our
-// stop signal (SigBlk) and whether it is a zombie (State Z: ended, its
-// process lives on). False if the file cannot be read (no /proc, gone).
-// No allocation; not on a stop path.
-bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie) {
-  *blocks_stop = false;
-  *zombie = false;
-  Line path;
-  path.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/status");
-  char buf[2048];
-  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                                        O_RDONLY | O_CLOEXEC));
-  if (fd < 0) return false;
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  if (const char* p = strstr(buf, "State:\t")) *zombie = p[7] == 'Z';
-  if (const char* p = strstr(buf, "SigBlk:\t")) {
-    uint64_t mask = 0;
-    for (p += 8; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
-      mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-    *blocks_stop = (mask >> (g_stop_signal - 1)) & 1;
-  }
-  return true;
-}
-
-// Adopts every thread of /proc/self/task that the registry does not know as
-// a foreign record, and forgets foreign records whose thread is gone or has
-// since been registered. A thread between clone and its trampoline may have
-// no tid in its record yet: while any such thread exists, no unknown tid is
-// adopted (it may be that one); a later dump adopts it. The dumper itself is
-// never adopted, nor a zombie task (a main thread that ended with a raw
-// exit while the process lives on). A new foreign thread that blocks our
-// stop signal (glibc's timer_create(SIGEV_THREAD) and AIO helpers block
-// every signal) is marked skip_signal at once, so that not even the first
-// stop waits the stop timeout for it (recheck_silent_threads follows it
-// from then on).
-// The scan of /proc/self/task is most of the dumper's CPU at 10,000 threads
-// (issue 13). It is skipped when nothing says a thread may be untracked: the
-// kernel's thread count equals the threads we know (program threads, foreign
-// records, the dumper), no program thread ended since the last scan (an
-// untracked birth could make up for it in the count), and every foreign
-// record's thread still lives (the same).
-bool task_scan_needed() {
-  static uint64_t exits_at_last_scan = ~0ull;
-  uint64_t exits = g_tracked_exits.load(std::memory_order_relaxed);
-  long kernel = kernel_thread_count();
-  bool needed = exits != exits_at_last_scan || kernel < 0 ||
-                static_cast<uint64_t>(kernel) != g_live_threads.load() + g_foreign_count.load() + 1;
-  if (!needed) {
-    pid_t pid = raw_getpid();
-    uint32_t hw = g_hi_water.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < hw && !needed && g_foreign_count.load(); ++i) {
-      if (state_kind(g_state[i].load(std::memory_order_relaxed)) == kFree) continue;
-      Record* r = record_at(i);
-      if (r->foreign && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), 0) == -ESRCH)
-        needed = true;
-    }
-  }
-  if (needed) exits_at_last_scan = exits;
-  return needed;
-}
-
-void adopt_foreign_threads() {
-  static pid_t tids[kMaxThreads];
-  uint32_t ntids = list_tasks(tids, kMaxThreads);
-  if (!ntids) return;
-  pid_t self = raw_gettid();
-  uint32_t hw = g_hi_water.load(std::memory_order_acquire);
-  TidSet known(hw), present(ntids);
-  if (!known.ok() || !present.ok()) return;
-  for (uint32_t i = 0; i < ntids; ++i) present.insert(tids[i]);
-  g_registry_lock.lock();
-  bool starting = false;
-  for (uint32_t i = 0; i < hw; ++i) {
-    Kind k = state_kind(g_state[i].load());
-    if (k == kFree) continue;
-    Record* r = record_at(i);
-    if (!r->tid.load(std::memory_order_relaxed)) starting = true;
-    if (!r->foreign) known.insert(r->tid.load(std::memory_order_relaxed));
-  }
-  for (uint32_t i = 0; i < hw; ++i) {
-    if (state_kind(g_state[i].load()) == kFree) continue;
-    Record* r = record_at(i);
-    pid_t t = r->tid.load(std::memory_order_relaxed);
-    if (r->foreign && (!present.contains(t) || known.contains(t))) registry_release(r);
-    else if (r->foreign) known.insert(t);
-  }
-  for (uint32_t i = 0; i < ntids && !starting; ++i) {
-    pid_t t = tids[i];
-    if (t == self || known.contains(t) || registry_recently_exited(t)) continue;
-    bool blocks_stop = false, zombie = false;
-    if (read_task_status(t, &blocks_stop, &zombie) && zombie) continue;
-    Record* r = registry_add(kRunning, true);
-    if (!r) break;
-    r->tid.store(t, std::memory_order_relaxed);
-    r->skip_signal.store(blocks_stop, std::memory_order_relaxed);
-    r->skip_by_proc = blocks_stop;
-    char name[16] = {};
-    read_comm(t, name, sizeof(name));
-    registry_set_name(r, name);
-  }
-  g_registry_lock.unlock();
-}
-
-// Threads that did not answer the last stop: if one still blocks our stop
-// signal (SigBlk in /proc/self/task/TID/status), the next stops do not signal
-// or wait for it (it is listed via=timeout at once) until it unblocks it.
-// A whole-process pause of the stop timeout at every dump would harm the
-// program more than a missing stack.
-void recheck_silent_threads() {
-  uint32_t hw = g_hi_water.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < hw; ++i) {
-    if (state_kind(g_state[i].load(std::memory_order_relaxed)) == kFree) continue;
-    Record* r = record_at(i);
-    // A tracked thread's skip_signal follows its pthread_sigmask calls
-    // (shim/signals.cpp); /proc is read only for a thread that did not answer
-    // and while its skip came from /proc (a mask the wrappers did not see).
-    if (!r->timed_out && !r->skip_by_proc) continue;
-    r->timed_out = false;
-    bool blocked = false, zombie = false;
-    read_task_status(r->tid.load(std::memory_order_relaxed), &blocked, &zombie);
-    // A zombie (a thread that ended without us seeing it) cannot answer either.
-    r->skip_signal.store(blocked || zombie, std::memory_order_relaxed);
-    r->skip_by_proc = blocked || zombie;
-  }
-}
-
 // Turns every member's copy into frames (timeouts have none, a thread not
 // yet started has its start routine already).
 void unwind_members(bool modules_changed) {
   unwinder_begin(modules_changed);
+  unwinder_check_rules(g_config.test_unwind_check);
+  UnwindRuleStats before = unwinder_rule_stats();
   for (uint32_t i = 0; i < g_member_count; ++i) {
     if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
     if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
@@ -631,7 +417,17 @@ void unwind_members(bool modules_changed) {
     if (c->via != kViaTimeout && c->via != kViaStart)
       unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
   }
-  unwinder_end();
+  if (g_config.test_unwind_check) {
+    UnwindRuleStats after = unwinder_rule_stats();
+    Line l;
+    l.s("unwind check: ").u(after.checked - before.checked)
+        .s(" unwinds by rules compared with libunwind, ").u(after.differed - before.differed)
+        .s(" differed; ").u(after.by_libunwind - before.by_libunwind).s(" by libunwind alone");
+    if (after.differed != before.differed)
+      l.s(" (first: rules ").u(after.first_diff_rules_n).s(" frames, libunwind ")
+          .u(after.first_diff_libunwind_n).s(")");
+    log_line(l);
+  }
 }
 
 void sleep_ms(int ms) {
@@ -640,31 +436,6 @@ void sleep_ms(int ms) {
 }
 
 }  // namespace
-
-// Reads the tids of /proc/self/task with getdents64 (no malloc). Not
-// async-signal-safe when called concurrently (a static buffer): the dumper's.
-uint32_t list_tasks(pid_t* tids, uint32_t max) {
-  int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
-                                        reinterpret_cast<long>("/proc/self/task"),
-                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd < 0) return 0;
-  uint32_t n = 0;
-  static char buf[32768];
-  for (;;) {
-    long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
-    if (got <= 0) break;
-    for (long off = 0; off < got;) {
-      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
-      off += d->d_reclen;
-      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-      long tid = 0;
-      for (const char* p = d->d_name; *p; ++p) tid = tid * 10 + (*p - '0');
-      if (n < max) tids[n++] = static_cast<pid_t>(tid);
-    }
-  }
-  raw_syscall(SYS_close, fd);
-  return n;
-}
 
 // --- the other threads' side ---------------------------------------------------
 

@@ -8,31 +8,48 @@
 
 namespace threadsnap::detail {
 
-struct DumpTimes {
-  uint64_t time_ns;   // CLOCK_REALTIME at stop 1
-  uint64_t stop1_mono_ns;  // CLOCK_MONOTONIC at stop 1
-  uint64_t stop1_ns, sweep_ns, stop2_ns;
-  uint32_t gen;       // the dump's generation
-  uint32_t frozen;    // signalled threads judged frozen at the cut (captured later)
-  uint64_t dumper_cpu_ns;  // the dumper's CPU time for this dump, up to the writing
-  bool task_scan;     // /proc/self/task was read for untracked threads
-};
+// The extents of the flags that say a dump is under way, on one timeline
+// (G = the dump's generation; concurrent mode):
+//
+//   dump_begin | stop 1          | sweep | stop 2 | unwind, write | release_zombies | dump_end
+//   g_dump_running 1 ...................................................................... 0
+//   g_busy                1 .............................................. 0
+//   g_active              1 ........................ 0
+//   g_release < G ......... = G (stop 1 ends: signalled threads go on)
+//
+// g_dump_running (entry.cpp): the gate that fork and a move of the stop
+// signal wait at. g_busy (registry.h): a member released meanwhile stays a
+// zombie, its slot still read. g_active (registry.h): wrappers leave through
+// the barrier and the stop handler captures. In `stw` the one stop lasts
+// past the unwinding, and g_active is cleared just before release(G).
 
-// Up to max tids of /proc/self/task; 0 without /proc. The dumper's (a
-// static buffer).
-uint32_t list_tasks(pid_t* tids, uint32_t max);
-
-// The dumper thread: takes one dump and writes it. NOT async-signal-safe.
+// The dumper thread: takes one dump and writes it. Dumper (its stops are
+// the stop path).
 void take_dump();
 
 // The handler of the stop signal: claims and captures the interrupted
-// thread, then waits until stop 1 ends. Async-signal-safe.
+// thread, then waits until stop 1 ends. Any context (it is a handler).
 void stop_signal_handler(int sig, siginfo_t* info, void* uc);
 
-// Whether a call waits for a lock whose owner glibc records.
+// Whether a call waits for a lock whose owner glibc records (the kind
+// column of base/calls.def: mutex, rwlock). Any context.
 bool is_lock_call(uint32_t call);
 
-// A new thread's first act in its trampoline. NOT async-signal-safe.
+// The slow half of leaving a wrapped call while a dump is active.
+// Any context: a program's signal handler that calls write() reaches it
+// through the wrapper; it waits on our own futex words only and saves errno,
+// and must stay so.
+void barrier_slow(Record* r);
+
+// The slow half of entering a wrapped call while a dump is active: if stop 1
+// is still under way, wait for its end. The walk may have seen this thread
+// running a moment ago and signalled it; the signal then lands here, not in
+// the blocking call (where it would cause EINTR) or across an exec (where it
+// would kill the new image). Any context, as barrier_slow.
+void settle_on_entry(Record* r);
+
+// A new thread's first act in its trampoline. Ordinary context (it may wait
+// for the end of a stop on our own futex words).
 void thread_started(Record* r);
 
 }  // namespace threadsnap::detail

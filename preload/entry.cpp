@@ -27,14 +27,18 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
+#include "base/once.h"
+#include "base/small_file.h"
+#include "preload/adopt.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
+#include "preload/unwind_abi.h"
 #include "preload/writer.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 #include "unwind/unwinder.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
@@ -47,12 +51,9 @@ char g_process_name[16];
 std::atomic<int> g_stop_signal{0};
 std::atomic<int> g_trigger_signal{0};
 
-int real_pthread_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
-int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
-
 namespace {
 
-std::atomic<int> g_init_state{0};  // 0 none, 1 running, 2 done
+InitOnce g_init;
 
 // The dumper: 0 none, 1 being started, 2 running. Zero in a fork child
 // (preload/process_local.h).
@@ -139,13 +140,7 @@ long live_thread_count() {
     Line path;
     path.s("/proc/self/task/").u(static_cast<uint64_t>(tids[i])).s("/stat");
     char st[512];
-    long sfd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                           O_RDONLY | O_CLOEXEC);
-    if (sfd < 0) continue;
-    long got = raw_syscall(SYS_read, sfd, reinterpret_cast<long>(st), sizeof(st) - 1);
-    raw_syscall(SYS_close, sfd);
-    if (got <= 0) continue;
-    st[got] = 0;
+    if (read_small_file(path.data(), st, sizeof(st)) <= 0) continue;
     const char* p = strrchr(st, ')');  // the name may hold spaces and ')'
     if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') ++alive;
   }
@@ -170,14 +165,8 @@ void private_file_table() {
 // (systemd's SystemCallFilter=), and a killed process is the one harm a
 // dump must never do. Checked in the calling thread's own status.
 void check_seccomp() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/thread-self/status"),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
   char buf[4096];
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return;
-  buf[n] = 0;
+  if (read_small_file("/proc/thread-self/status", buf, sizeof(buf)) <= 0) return;
   if (const char* p = strstr(buf, "\nSeccomp:\t"))
     if (p[10] != '0') safe_read_forbid();
 }
@@ -436,14 +425,8 @@ void atfork_child() {
 // reading that sums the CPU time of every thread (13% of the dumper's CPU at
 // 10,000 threads).
 long kernel_thread_count() {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/status"),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
   char buf[4096];
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0) return -1;
   const char* p = strstr(buf, "\nThreads:");
   if (!p) return -1;
   p += 9;
@@ -558,13 +541,15 @@ void program_sets_signal(int sig) {
 }
 
 void ensure_init() {
-  int expected = 0;
-  if (g_init_state.load(std::memory_order_acquire) == 2) return;
-  if (!g_init_state.compare_exchange_strong(expected, 1)) return;  // in progress or done
-  config_load();
-  process_local_init();
-  resolve_all_real();
-  g_init_state.store(2, std::memory_order_release);
+  // The registry's slots are sized from the configuration, so no thread may
+  // register (pthread_create) before both exist: another thread's call
+  // waits here until they do (the registry refuses records until then).
+  g_init.run([] {
+    config_load();
+    process_local_init();
+    registry_configure(g_config.stack_copy_bytes);
+    resolve_all_real();
+  });
 }
 
 void program_starts_thread() {
@@ -578,12 +563,8 @@ using namespace threadsnap::detail;
 __attribute__((constructor)) static void threadsnap_init() {
   ensure_init();
   {
-    int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/comm"), O_RDONLY | O_CLOEXEC));
-    if (fd >= 0) {
-      long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(g_process_name), sizeof(g_process_name) - 1);
-      if (n > 0 && g_process_name[n - 1] == '\n') g_process_name[n - 1] = 0;
-      raw_syscall(SYS_close, fd);
-    }
+    long n = read_small_file("/proc/self/comm", g_process_name, sizeof(g_process_name));
+    if (n > 0 && g_process_name[n - 1] == '\n') g_process_name[n - 1] = 0;
   }
   check_seccomp();
   registry_init_main_thread();

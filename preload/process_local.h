@@ -23,7 +23,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "preload/common.h"
+#include "base/raw.h"
 
 namespace threadsnap::detail {
 

@@ -34,13 +34,20 @@ bool g_disabled = false;
 
 constinit thread_local Record* t_self TS_TLS = nullptr;
 constinit thread_local int t_depth TS_TLS = 0;
+}  // namespace threadsnap::detail
+__thread void* threadsnap_vfork_self = nullptr;
+namespace threadsnap::detail {
 
 std::atomic<Record*> g_record_chunks[kChunks];
 std::atomic<unsigned char*> g_slot_chunks[kChunks];
 
 namespace {
 
+// Set once by registry_configure, at start-up; 0 until then, and no record
+// is handed out meanwhile (a slot sized before the configuration would be
+// too small for its stack copy).
 size_t g_slot_size = 0;
+size_t g_stack_capacity = 0;
 
 constexpr auto& g_free = g_local.free_list;  // free record indices (stack)
 constexpr auto& g_free_top = g_local.free_top;
@@ -52,13 +59,7 @@ constexpr auto& g_exited_next = g_local.exited_next;
 
 bool g_full_reported = false;
 
-size_t slot_size() {
-  if (!g_slot_size) {
-    size_t s = sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t) + g_config.stack_copy_bytes;
-    g_slot_size = (s + 4095) & ~size_t{4095};
-  }
-  return g_slot_size;
-}
+size_t slot_size() { return g_slot_size; }
 
 void* map_noreserve(size_t n) {
   void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -92,9 +93,17 @@ unsigned char* slot_bytes(Capture* c) {
          kMaxFramesLimit * sizeof(uintptr_t);
 }
 
-size_t slot_stack_capacity() { return g_config.stack_copy_bytes; }
+size_t slot_stack_capacity() { return g_stack_capacity; }
+
+void registry_configure(size_t stack_copy_bytes) {
+  if (g_slot_size) return;
+  size_t s = sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t) + stack_copy_bytes;
+  g_stack_capacity = stack_copy_bytes;
+  g_slot_size = (s + 4095) & ~size_t{4095};
+}
 
 Record* registry_add(Kind initial, bool foreign) {
+  if (TS_UNLIKELY(!g_slot_size)) return nullptr;  // before start-up: untracked
   uint32_t index;
   if (g_free_top) {
     index = g_free[--g_free_top];

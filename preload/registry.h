@@ -23,6 +23,7 @@
 
 #include "preload/common.h"
 #include "preload/process_local.h"
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
@@ -40,11 +41,8 @@ inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
 // reading, waits for creator_done.
 inline constexpr uint32_t kGateCreatorReading = 1, kGateStarted = 2;
 
-enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart };
-
-// libunwind's x86_64 register numbering.
-enum Reg : int { kRAX, kRDX, kRCX, kRBX, kRSI, kRDI, kRBP, kRSP,
-                 kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15, kRIP, kNumRegs };
+enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart,
+                      kViaCount };
 
 // What a thread was doing at stop 1 plus its raw stack: written by whoever
 // claims the thread, read by the dumper after the thread's `done` is set.
@@ -62,7 +60,9 @@ struct Capture {
   uint64_t regs[kNumRegs];
   uintptr_t copy_base;  // address of the first copied stack byte
   uint32_t copy_len;
-  uint32_t nframes;     // filled by the unwinder
+  uint32_t nframes;     // filled by the unwinder (preload/frames.cpp)...
+  uint32_t first_pc;    // ...1: frames[0] is a PC to look up as is, not a return address
+  uint32_t interrupted; // regs are those of an interrupted thread (a signal handler's capture)
   uintptr_t frames[];   // then: stack bytes at slot_bytes()
 };
 
@@ -130,28 +130,45 @@ extern bool g_disabled;                   // set when start-up failed: pass thro
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.
 extern constinit thread_local Record* t_self TS_TLS;
 extern constinit thread_local int t_depth TS_TLS;  // >0 inside a wrapper
+}  // namespace threadsnap::detail
+// t_self of a thread whose vfork child runs (the child shares its memory,
+// so t_self is cleared meanwhile): saved and restored by the vfork wrapper's
+// assembly (shim/vfork.cpp), read by the stop handler. C linkage: the
+// assembly names it.
+extern "C" __attribute__((visibility("hidden"))) __thread void* threadsnap_vfork_self
+    __attribute__((tls_model("initial-exec")));
+namespace threadsnap::detail {
 
 inline constexpr uint32_t kChunks = kMaxThreads / kChunkRecords;
 extern std::atomic<Record*> g_record_chunks[kChunks];
 extern std::atomic<unsigned char*> g_slot_chunks[kChunks];
 
 // The record of an index below g_hi_water (its chunk exists before the
-// index is handed out). Async-signal-safe.
+// index is handed out). Any context.
 inline Record* record_at(uint32_t index) {
   return g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire) +
          index % kChunkRecords;
 }
+// The capture slot of an index below g_hi_water, the stack bytes that follow
+// its frames, and how many stack bytes it holds. Any context (the stop path
+// writes slots; nothing here allocates).
 Capture* slot_at(uint32_t index);
 unsigned char* slot_bytes(Capture* c);
 size_t slot_stack_capacity();
 
+// Sizes the capture slots (stack_copy_bytes of stack each), once, at
+// start-up, before any record exists. Normal context.
+void registry_configure(size_t stack_copy_bytes);
+
 // Registration. NOT async-signal-safe (may mmap); take the registry lock.
+// registry_add returns null (the thread goes untracked) before
+// registry_configure and when the registry is full.
 Record* registry_add(Kind initial, bool foreign);
 void registry_release(Record* r);          // the thread is gone
 void registry_init_main_thread();
 void registry_after_fork_child();          // only the calling thread survives
 bool registry_recently_exited(pid_t tid);  // under the registry lock
-Record* registry_find_foreign(pid_t tid);  // Async-signal-safe.
+Record* registry_find_foreign(pid_t tid);  // Any context.
 void registry_release_zombies();           // the dumper, after a dump; clears g_busy
 void registry_set_name(Record* r, const char* name);
 

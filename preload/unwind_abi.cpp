@@ -16,6 +16,7 @@
 #include <atomic>
 
 #include "preload/common.h"
+#include "preload/unwind_abi.h"
 
 namespace {
 

@@ -8,11 +8,14 @@
 
 #include <cstring>
 
-#include "preload/alloc.h"
+#include "base/alloc.h"
+#include "base/call_ids.h"
+#include "base/check.h"
+#include "base/small_file.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/process_local.h"
-#include "shim/calls.h"
+#include "preload/owners.h"
 #include "unwind/modules.h"
 
 namespace threadsnap::detail {
@@ -69,35 +72,6 @@ class Text {
   bool failed_ = false;
 };
 
-// Whether the thread of c is still in the wait c recorded, asleep (state S
-// in /proc/self/task/TID/stat), rather than just past a lock it has taken.
-bool still_asleep_in(const Record* r, uint32_t index, const Capture* c) {
-  uint32_t w = g_state[index].load(std::memory_order_acquire);
-  if (state_kind(w) != kBlocked || state_call(w) != c->call || r->since_ns != c->since_ns)
-    return false;
-  Line path;
-  path.s("/proc/self/task/").u(static_cast<uint64_t>(c->tid)).s("/stat");
-  char buf[512];
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof(buf) - 1);
-  raw_syscall(SYS_close, fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');  // the name may hold spaces and parentheses
-  return p && p[1] == ' ' && p[2] == 'S';
-}
-
-// pthread_t -> tid of the members, for pthread_join's owner.
-pid_t tid_of_pthread(const uint32_t* members, uint32_t count, uintptr_t pt) {
-  for (uint32_t i = 0; i < count; ++i) {
-    Record* r = record_at(members[i]);
-    if (!r->foreign && r->pthread == pt) return r->tid.load(std::memory_order_relaxed);
-  }
-  return 0;
-}
-
 // Whether a member is listed. Not listed: a thread that never existed or
 // vanished before stop 1, and one whose pthread_create had not returned at
 // stop 1 (no tid yet): its creation was not complete at the cut, and the
@@ -123,18 +97,10 @@ uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
 // process of a multi-process program (PostgreSQL, forking servers) this is.
 // Only the calls the writer already makes (openat, read, close of /proc), so
 // a seccomp filter that lets dumps run lets this run; no /proc: no lines.
-long read_proc_self(const char* path, char* buf, long size) {
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), size - 1);
-  raw_syscall(SYS_close, fd);
-  if (n >= 0) buf[n] = 0;
-  return n;
-}
 
 void write_title_ppid(Text& out) {
   char buf[1024];
-  long n = read_proc_self("/proc/self/cmdline", buf, sizeof(buf));
+  long n = read_small_file("/proc/self/cmdline", buf, sizeof(buf));
   while (n > 0 && (buf[n - 1] == 0 || buf[n - 1] == ' ')) --n;
   if (n > 0) {
     for (long i = 0; i < n; ++i)
@@ -142,7 +108,7 @@ void write_title_ppid(Text& out) {
     buf[n] = 0;
     out.s("title ").enc(buf).c('\n');
   }
-  if (read_proc_self("/proc/self/stat", buf, sizeof(buf)) > 0) {
+  if (read_small_file("/proc/self/stat", buf, sizeof(buf)) > 0) {
     const char* p = strrchr(buf, ')');  // "pid (comm) S ppid ...": comm may hold ") "
     if (p && p[1] == ' ' && p[2] && p[3] == ' ' && p[4] >= '0' && p[4] <= '9') {
       uint64_t ppid = 0;
@@ -179,6 +145,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
     }
   }
   static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
+  static_assert(sizeof(kVia) / sizeof(kVia[0]) == kViaCount, "a name for every Via");
   for (uint32_t i = 0; i < count; ++i) {
     yield_to_program(i);  // after the stops in both modes
     Record* r = record_at(members[i]);
@@ -202,19 +169,17 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       uint64_t since = c->since_ns && c->since_ns < t.stop1_mono_ns ? t.stop1_mono_ns - c->since_ns : 0;
       out.s(" blocked_ns=").u(since);
       if (c->obj2) out.s(" mutex=").x(c->obj2);
-      // The owner is read at the cut for lock waits (coordinator.cpp).
-      pid_t owner = is_lock_call(c->call) && c->owner_gen == c->gen ? c->owner : 0;
-      // Owner == waiter: a real self-deadlock, or a thread whose lock call
-      // had just succeeded at the cut (still inside the wrapper). Only the
-      // first is still in the same wait now, asleep in the kernel.
-      if (owner == c->tid && !still_asleep_in(r, members[i], c)) owner = 0;
-      if (c->call == kCall_pthread_join) owner = tid_of_pthread(members, count, c->obj);
+      pid_t owner = owner_for_dump(r, members[i], c, members, count);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
       out.s(" state=running");
     }
-    out.s(" via=").s(c->via < 7 ? kVia[c->via] : "none");
+    TS_DCHECK(c->via < kViaCount && c->nframes <= kMaxFramesLimit);
+    out.s(" via=").s(c->via < kViaCount ? kVia[c->via] : "none");
     if (r->foreign) out.s(" tracked=0");
+    // Keys added to v1 go last: readers match the older ones in order.
+    if (c->first_pc && c->nframes) out.s(" first=pc");
+    if (c->kind == kBlocked) out.s(" kind=").s(wait_kind_name(call_kind(c->call)));
     out.c('\n');
     for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');
   }

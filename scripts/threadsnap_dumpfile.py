@@ -23,9 +23,19 @@ import re
 
 FORMAT_VERSION = 1
 
-# Frame lookup: the first frame of these captures is the interrupted PC (or the
-# start routine), every other frame is a return address (look up address - 1).
+# Frame lookup: a thread line with `first=pc` has a PC as its first frame (the
+# interrupted PC, or the start routine); every other frame is a return address
+# (look up address - 1). Dumps from before that key: the first frame of these
+# captures is a PC.
 PC_FIRST_VIA = ("signal", "start")
+
+
+def first_is_pc(thread):
+    """Whether the thread's first frame is a PC to look up as is."""
+    first = thread.extra.get("first")
+    if first is not None:
+        return first == "pc"
+    return thread.via in PC_FIRST_VIA
 
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _KEYWORD = re.compile(r"[a-z_][a-z0-9_-]*\Z")
@@ -269,7 +279,7 @@ def parse(path, text=None):
                 address = int(addr_text, 16)
             except ValueError:
                 raise DumpError(path, lineno, "bad frame address %r" % addr_text) from None
-            is_pc = not thread.frames and thread.via in PC_FIRST_VIA
+            is_pc = not thread.frames and first_is_pc(thread)
             if len(fields) == 1:
                 # Raw frame: threads share one Frame per (address, kind), so that
                 # resolving and symbolizing work once per distinct frame.

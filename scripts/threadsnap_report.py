@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from threadsnap_dumpfile import DumpError, parse  # noqa: E402
 from threadsnap_symbolize import DEFAULT_DEBUG_DIRS, resolve_modules, symbolize, write_dump  # noqa: E402,E501
-from threadsnap_waitfor import WaitGraph, lock_table, obj_text, wait_kind  # noqa: E402
+from threadsnap_waitfor import WaitGraph, lock_table, obj_text, thread_wait_kind  # noqa: E402
 
 FORMATS = ("text", "threads", "folded", "json")
 MAX_NAMED = 8          # threads named per group in text output
@@ -296,13 +296,13 @@ def render_threads(dumps, threads, groups, graph):
         out.append("")
         what = doing(t)
         if t.state == "blocked":
-            kind = wait_kind(t.call)
+            kind = thread_wait_kind(t)
             wait = graph.describe_wait(t)
             if t.owner and wait:
                 what += ", %s, %s" % (duration(t.blocked_ns), wait)
             else:
                 obj = obj_text(kind, t.obj)
-                if obj and kind != "sleep":
+                if obj and kind not in ("sleep", "signal"):
                     what += " on " + obj
                 elif kind == "fd" and wait and wait.startswith("sleeping in "):
                     what = wait   # poll with no fd: a sleep

@@ -20,9 +20,22 @@ _FD_CALLS = ("read", "readv", "pread", "pread64", "recv", "recvfrom", "recvmsg",
              "open", "openat", "fsync", "fdatasync")
 
 
+# The kinds the library writes (`kind=`, from the kind column of its table of
+# wrapped calls, base/calls.def): mutex rwlock condvar thread barrier semaphore
+# fd sleep signal child exec futex.
+
+
+def thread_wait_kind(t):
+    """What blocked thread t waits on: the dump's `kind=`, or, in dumps from
+    before that key, wait_kind()'s guess from the call's name."""
+    kind = t.extra.get("kind") if t.extra else None
+    return kind or wait_kind(t.call)
+
+
 def wait_kind(call):
-    """What a blocking call waits on: mutex, rwlock, condvar, thread, semaphore,
-    barrier, futex, fd, sleep, or object."""
+    """For dumps without `kind=` only: a guess from the call's name. What a
+    blocking call waits on: mutex, rwlock, condvar, thread, semaphore, barrier,
+    futex, fd, sleep, or object."""
     if not call:
         return None
     c = call
@@ -64,6 +77,8 @@ def obj_text(kind, obj):
         if obj in NO_FD or obj < 0:
             return ""
         return "fd %d" % obj
+    if kind == "child":  # waitpid's pid; wait() and waitpid(-1, ...): any child
+        return "child %d" % obj if 0 < obj < (1 << 31) else ""
     return "0x%x" % obj
 
 
@@ -87,7 +102,7 @@ class WaitGraph:
         for t in threads:
             if t.state != "blocked" or not t.owner:
                 continue
-            kind = wait_kind(t.call)
+            kind = thread_wait_kind(t)
             self.edges.append((t, t.owner, kind))
             self.next[(t.pid, t.tid)] = (t.pid, t.owner)
             held = self.holds.setdefault((t.pid, t.owner), [])
@@ -135,7 +150,7 @@ class WaitGraph:
     def _find_pileups(self):
         groups = {}
         for t in self.threads:
-            kind = wait_kind(t.call)
+            kind = thread_wait_kind(t)
             if t.state != "blocked" or kind not in LOCK_KINDS or t.obj is None:
                 continue
             groups.setdefault((t.pid, kind, t.obj), []).append(t)
@@ -160,7 +175,7 @@ class WaitGraph:
         """What a blocked thread waits for, in words; None for a running one."""
         if t.state != "blocked":
             return None
-        kind = wait_kind(t.call)
+        kind = thread_wait_kind(t)
         obj = obj_text(kind, t.obj)
         owner = self.ref(t.pid, t.owner) if t.owner else None
         if kind == "mutex":
@@ -176,8 +191,10 @@ class WaitGraph:
             if t.mutex is not None:
                 s += " with mutex 0x%x" % t.mutex
             return s + (" (signalled by %s)" % owner if owner else "")
-        if kind == "sleep":
+        if kind in ("sleep", "signal"):
             return "sleeping in %s" % t.call
+        if kind == "child":
+            return "waiting for %s in %s" % (obj or "a child", t.call)
         if kind == "fd" and obj:
             return "waiting on %s in %s" % (obj, t.call)
         if kind == "fd" and t.call in _POLL_CALLS:
@@ -210,7 +227,7 @@ class WaitGraph:
                 t = self.by_key[key]
                 members.append({
                     "pid": t.pid, "tid": t.tid, "name": t.name, "call": t.call,
-                    "waits_for": {"kind": wait_kind(t.call),
+                    "waits_for": {"kind": thread_wait_kind(t),
                                   "obj": None if t.obj is None else "0x%x" % t.obj,
                                   "owner": t.owner},
                     "holds": [{"kind": k, "obj": None if o is None else "0x%x" % o}
@@ -244,7 +261,7 @@ def lock_table(threads, frames_json):
     for t in threads:
         if t.state != "blocked" or not t.call:
             continue
-        kind = wait_kind(t.call)
+        kind = thread_wait_kind(t)
         if kind in LOCK_KINDS and t.obj is not None:
             e = entry(t.pid, t.obj)
             e["kind"] = e["kind"] or kind

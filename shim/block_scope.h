@@ -9,46 +9,17 @@
 // wrapper, which is why wrappers are never noexcept where libc's are not.
 #pragma once
 
+#include "preload/coordinator.h"
 #include "preload/entry.h"
 #include "preload/registry.h"
 
 namespace threadsnap::detail {
 
-// The slow half of leaving a wrapped call while a dump is active.
-// NOT async-signal-safe (may wait on a futex; called only from wrappers).
-void barrier_slow(Record* r);
-
-// The slow half of entering a wrapped call while a dump is active: if stop 1
-// is still under way, wait for its end. The walk may have seen this thread
-// running a moment ago and signalled it; the signal then lands here, not in
-// the blocking call (where it would cause EINTR) or across an exec (where it
-// would kill the new image). NOT async-signal-safe.
-void settle_on_entry(Record* r);
-
-// Saves rip (the label below), rsp, rbp, rbx, r12-r15 of the current frame.
-#define TS_SAVE_REGS(regs)                                              \
-  __asm__ volatile(                                                     \
-      "leaq 1f(%%rip), %%rax\n\t"                                       \
-      "movq %%rax, %c[rip](%[p])\n\t"                                   \
-      "movq %%rsp, %c[rsp](%[p])\n\t"                                   \
-      "movq %%rbp, %c[rbp](%[p])\n\t"                                   \
-      "movq %%rbx, %c[rbx](%[p])\n\t"                                   \
-      "movq %%r12, %c[r12](%[p])\n\t"                                   \
-      "movq %%r13, %c[r13](%[p])\n\t"                                   \
-      "movq %%r14, %c[r14](%[p])\n\t"                                   \
-      "movq %%r15, %c[r15](%[p])\n\t"                                   \
-      "1:\n\t"                                                          \
-      :                                                                 \
-      : [p] "r"(regs), [rip] "i"(kRIP * 8), [rsp] "i"(kRSP * 8),        \
-        [rbp] "i"(kRBP * 8), [rbx] "i"(kRBX * 8), [r12] "i"(kR12 * 8),  \
-        [r13] "i"(kR13 * 8), [r14] "i"(kR14 * 8), [r15] "i"(kR15 * 8)   \
-      : "rax", "memory")
-
 // The scope of a wrapped call that was left without its destructor: the
 // thread longjmp'ed out of the call from a signal handler. Leaves it as
 // leave() does (state running, the barrier if a dump is active, t_depth
 // back to 0: a scope opens only at depth 0). shim/longjmp.cpp.
-// Async-signal-safe (the barrier waits on futexes only).
+// Any context (the barrier waits on our futexes only).
 void leave_abandoned_scope(Record* r);
 
 // At the entry of a wrapper while t_depth > 0, `frame` being the wrapper's

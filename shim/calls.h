@@ -1,13 +1,16 @@
-// threadsnap: ids and dump names of the wrapped calls, and the resolution of
-// the real functions. Expanded from shim/calls.def.
+// threadsnap: the shim's own header: the resolution of the real functions
+// (declared once, here, for the library's own use too) and the signal-set
+// helpers of the wrappers. The call ids, kinds and names are the base
+// layer's (base/call_ids.h, from base/calls.def).
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
 #include <cstdint>
 
-#include "shim/calls.def"
+#include "base/call_ids.h"
 
 namespace threadsnap::detail {
 
@@ -16,30 +19,20 @@ const sigset_t* without_our_signals(const sigset_t* set, sigset_t* copy);
 // shim/signals.cpp: drops a stop signal of ours pending in this thread.
 void drop_pending_stop_signal();
 
-enum CallId : uint32_t {
-  kCallNone = 0,
-#define TS_X_ID(ret, name, ...) kCall_##name,
-  TS_CALLS(TS_X_ID) TS_COND_CALLS(TS_X_ID)
-#undef TS_X_ID
-#define TS_X_ID1(name) kCall_##name,
-  TS_SPECIAL_CALLS(TS_X_ID1)
-#undef TS_X_ID1
-  kCallCount
-};
-
-struct Record;
-// poll/ppoll/select/pselect: the wrapper records the caller's pointers, and
-// a capture resolves the fd waited on with resolve_fd_wait (a safe read;
-// -1 if none). Async-signal-safe.
-bool is_fd_array_wait(uint32_t call);
-uintptr_t resolve_fd_wait(const Record* r, uint32_t call);
-
-// The name written to the dump for a call id. Async-signal-safe.
-const char* call_name(uint32_t id);
-
 // Resolves every real function (dlsym/dlvsym RTLD_NEXT). Safe to call more
 // than once and before the constructor. NOT async-signal-safe.
 void resolve_all_real();
+// The parts of resolve_all_real that live with their hand-written wrappers.
+void resolve_cond_real();     // shim/cond_compat.cpp
+void resolve_misc_real();     // shim/thread.cpp
+void resolve_vfork_real();    // shim/vfork.cpp
+void resolve_longjmp_real();  // shim/longjmp.cpp
+
+// The real functions behind wrappers, for the library's own use (the
+// constructor's file starts the dumper and installs handlers with them, so
+// that neither goes through our own wrapper).
+int real_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg);
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 // Looks up the next definition of a symbol; reports a missing one once.
 void* resolve_next(const char* name, const char* version);

@@ -60,9 +60,9 @@ void resolve_cond_real() {
     scope.leave();                                                                       \
     return result;                                                                       \
   }
-#define TS_X_COND_NEW(ret, name, params, args, obj, obj2) \
+#define TS_X_COND_NEW(ret, name, params, args, obj, obj2, kind) \
   TS_X_COND(ret, name, params, args, obj, obj2, kNew, new)
-#define TS_X_COND_OLD(ret, name, params, args, obj, obj2) \
+#define TS_X_COND_OLD(ret, name, params, args, obj, obj2, kind) \
   TS_X_COND(ret, name, params, args, obj, obj2, kOld, old)
 TS_COND_CALLS(TS_X_COND_NEW)
 TS_COND_CALLS(TS_X_COND_OLD)

@@ -12,7 +12,7 @@
 
 #include "preload/common.h"
 #include "preload/entry.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
 

@@ -1,5 +1,5 @@
 // threadsnap: pause and sleep, tracked blocking calls with hand-written
-// wrappers (they have no row in shim/calls.def only because their ids and
+// wrappers (they have no row in base/calls.def only because their ids and
 // names are listed as special calls). They return exactly what the real
 // call returns: a handled signal ends them early, as without the library.
 // threadsnap's trigger is taken by its own dumper thread; a trigger sent by

@@ -30,7 +30,7 @@
 #include "preload/registry.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 
 using namespace threadsnap::detail;
 

@@ -20,8 +20,6 @@
 extern "C" {
 __attribute__((visibility("hidden"))) __thread void* threadsnap_vfork_ret
     __attribute__((tls_model("initial-exec")));
-__attribute__((visibility("hidden"))) __thread void* threadsnap_vfork_self
-    __attribute__((tls_model("initial-exec")));
 __attribute__((visibility("hidden"))) void* threadsnap_real_vfork = nullptr;
 }
 

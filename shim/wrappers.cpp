@@ -1,4 +1,4 @@
-// threadsnap: the interposed blocking calls, expanded from shim/calls.def.
+// threadsnap: the interposed blocking calls, expanded from base/calls.def.
 //
 // Each wrapper: if the calling thread is not tracked (threadsnap's own
 // dumper, a thread we did not see start, a nested call), it calls the real
@@ -24,7 +24,7 @@
 #include "preload/common.h"
 #include "shim/block_scope.h"
 #include "shim/calls.h"
-#include "unwind/capture.h"
+#include "unwind/stack_copy.h"
 
 using namespace threadsnap::detail;
 
@@ -48,24 +48,6 @@ namespace real {
 TS_CALLS(TS_X_PTR)
 #undef TS_X_PTR
 }  // namespace real
-
-const char* call_name(uint32_t id) {
-  static const char* const kNames[] = {
-      "none",
-#define TS_X_NAME(ret, name, ...) #name,
-      TS_CALLS(TS_X_NAME) TS_COND_CALLS(TS_X_NAME)
-#undef TS_X_NAME
-#define TS_X_NAME1(name) #name,
-      TS_SPECIAL_CALLS(TS_X_NAME1)
-#undef TS_X_NAME1
-  };
-  return id < kCallCount ? kNames[id] : "unknown";
-}
-
-void resolve_cond_real();  // shim/cond_compat.cpp
-void resolve_misc_real();  // shim/thread.cpp
-void resolve_vfork_real();  // shim/vfork.cpp
-void resolve_longjmp_real();  // shim/longjmp.cpp
 
 void resolve_all_real() {
 #define TS_X_RESOLVE(ret, name, params, args, ...)                                    \
@@ -110,47 +92,6 @@ inline uintptr_t select_sets(Record* self, int n, fd_set* r, fd_set* w, fd_set* 
 }
 }  // namespace
 
-namespace threadsnap::detail {
-
-bool is_fd_array_wait(uint32_t call) {
-  return call == kCall_poll || call == kCall_ppoll || call == kCall_select ||
-         call == kCall_pselect;
-}
-
-// The fd a poll/select waits on (the first pollfd's fd; the lowest fd of
-// any set), read from the program's memory with safe_read only: the memory
-// may be unmapped or freed meanwhile. -1 if there is none or it cannot be
-// read. Async-signal-safe.
-uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
-  if (call == kCall_poll || call == kCall_ppoll) {
-    if (!r->obj2) return static_cast<uintptr_t>(-1);
-    int fd = -1;
-    if (safe_read(r->obj + offsetof(struct pollfd, fd), &fd, sizeof(fd)) != sizeof(fd)) fd = -1;
-    return static_cast<uintptr_t>(static_cast<intptr_t>(fd));
-  }
-  int n = static_cast<int>(r->obj);
-  if (n > FD_SETSIZE) n = FD_SETSIZE;
-  int best = -1;
-  if (n <= 0) return static_cast<uintptr_t>(-1);
-  size_t bytes = (static_cast<size_t>(n) + 63) / 64 * 8;
-  for (uintptr_t set : r->wait_sets) {
-    if (!set) continue;
-    uint64_t bits[FD_SETSIZE / 64];
-    long got = safe_read(set, bits, bytes);
-    if (got <= 0) continue;
-    int limit = static_cast<int>(got / 8 * 64);
-    if (limit > n) limit = n;
-    for (int fd = 0; fd < limit && (best < 0 || fd < best); ++fd)
-      if ((bits[fd / 64] >> (fd % 64)) & 1) {
-        best = fd;
-        break;
-      }
-  }
-  return static_cast<uintptr_t>(static_cast<intptr_t>(best));
-}
-
-}  // namespace threadsnap::detail
-
 // Fast paths: an uncontended lock never marks the thread blocked. A try that
 // fails with anything but "busy" is what the blocking call would return too.
 #define FAST_NONE
@@ -174,7 +115,7 @@ uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
 #define FAST_PT_IF(valid, try_call) if (valid) FAST_PT(try_call)
 #define FAST_SEM_IF(valid, s) if (valid) FAST_SEM(s)
 
-#define TS_X_WRAP(ret, name, params, args, obj, obj2, fast)                              \
+#define TS_X_WRAP(ret, name, params, args, obj, obj2, fast, kind)                           \
   TS_EXPORT ret name params noexcept(noexcept(::name args)) {                            \
     auto fn = real::name.load(std::memory_order_relaxed);                                \
     if (TS_UNLIKELY(!fn)) {                                                              \

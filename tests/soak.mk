@@ -11,7 +11,8 @@
 #                    fails if a module's result differs. Part of `make soak`
 #                    (tens of minutes); results in CPYTHON_OUT if set
 #   make check-asan  the library, the test programs and the tests built with
-#                    AddressSanitizer and UndefinedBehaviorSanitizer in
+#                    TS_DCHECKS (base/check.h: the protocol's assumptions
+#                    checked), AddressSanitizer and UndefinedBehaviorSanitizer in
 #                    $(ASAN_BUILD), then the whole suite run from there; fails
 #                    if a test fails or any process wrote a sanitizer report
 
@@ -50,7 +51,7 @@ SAN_ENV = ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:detect_stack_use_
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) EXTRA_CXXFLAGS="$(SAN_FLAGS)" \
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) EXTRA_CXXFLAGS="$(SAN_FLAGS) -DTS_DCHECKS" \
 	  EXTRA_LDFLAGS="$(SAN_FLAGS)" EXTRA_PROG_FLAGS="$(SAN_FLAGS)" all
 	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) && chmod 1777 $(SAN_LOGS)  # tests run some programs as nobody
 	@status=0; $(SAN_ENV) tests/run_tests.sh $(ASAN_BUILD) || status=1; \

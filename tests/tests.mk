@@ -7,7 +7,8 @@ PROGS     := $(patsubst tests/programs/%,$(BUILD)/tests/programs/%,$(basename $(
 UNIT_SRCS := $(wildcard tests/unit/*_test.cpp)
 INTEG_SRCS:= $(wildcard tests/integration/*_test.cpp) $(wildcard tests/integration/*_support.cpp)
 GTEST_LIBS = -lgtest_main -lgtest -lpthread
-TEST_CXXFLAGS = -std=c++20 -O1 -g -fno-omit-frame-pointer -I. -Itests -Wall $(EXTRA_CXXFLAGS)
+TEST_CXXFLAGS = -std=c++20 -O1 -g -fno-omit-frame-pointer -I. -Itests -Wall -Wextra \
+                -Wno-unused-parameter $(EXTRA_CXXFLAGS)
 
 progflags = $(shell sed -n 's|^// CFLAGS: ||p' $(1) | head -n1)
 # A program whose source says "// NOSANITIZE" is built without the sanitizer

@@ -7,8 +7,6 @@
 
 #include <cstring>
 
-#include "preload/common.h"
-
 namespace threadsnap::detail {
 
 namespace {

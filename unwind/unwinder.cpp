@@ -2,18 +2,15 @@
 #include "unwind/unwinder.h"
 
 #include <dlfcn.h>
-#include <elf.h>
-#include <link.h>
 #include <libunwind.h>
 #include <signal.h>
-#include <sys/mman.h>
 
 #include <cstring>
 
-#include "preload/alloc.h"
-#include "preload/config.h"
-#include "unwind/capture.h"
+#include "base/alloc.h"
+#include "unwind/got_patch.h"
 #include "unwind/modules.h"
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
@@ -93,25 +90,22 @@ bool read_module_word(uintptr_t addr, unw_word_t* out) {
   return true;
 }
 
-bool read_stack_word(const Capture* c, uintptr_t addr, unw_word_t* out) {
-  if (addr < c->copy_base || addr + 8 > c->copy_base + c->copy_len) return false;
-  memcpy(out, slot_bytes(const_cast<Capture*>(c)) + (addr - c->copy_base), 8);
+bool read_stack_word(const StackCopy* s, uintptr_t addr, unw_word_t* out) {
+  if (addr < s->base || addr + 8 > s->base + s->len) return false;
+  memcpy(out, s->bytes + (addr - s->base), 8);
   return true;
 }
 
-// --- rules probed from libunwind (see "Per-IP rules" below) ----------------
+// --- rules probed from libunwind (see "Per-PC rules" below) ----------------
 
 // A probe runs libunwind on made-up registers whose stack reads give values
 // that encode their own address; what the step returns then says where each
-// register came from.
-struct Probe {
-  uint64_t regs[kNumRegs];
-};
+// register came from. Its copy has no bytes: every stack read is made up.
 constexpr uint64_t kProbeMagic = 0x5a5a000000000000;
 constexpr uint64_t kProbeSpan = 1 << 20;  // stack reads within this of rsp/rbp
-Probe g_probe;
+StackCopy g_probe;
 
-bool probe_addr(const Probe* p, uintptr_t addr) {
+bool probe_addr(const StackCopy* p, uintptr_t addr) {
   return (addr - (p->regs[kRSP] - kProbeSpan) < 2 * kProbeSpan) ||
          (addr - (p->regs[kRBP] - kProbeSpan) < 2 * kProbeSpan);
 }
@@ -151,17 +145,12 @@ int get_dyn_info_list_addr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_E
 
 int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
-  if (arg == &g_probe) {
-    if (probe_addr(&g_probe, addr)) {
-      *val = addr ^ kProbeMagic;
-      return 0;
-    }
-    if (read_module_word(addr, val)) return 0;
-    *val = 0;
-    return -UNW_EINVAL;
+  if (arg == &g_probe && probe_addr(&g_probe, addr)) {
+    *val = addr ^ kProbeMagic;
+    return 0;
   }
-  auto* c = static_cast<const Capture*>(arg);
-  if (read_stack_word(c, addr, val)) return 0;
+  auto* s = static_cast<const StackCopy*>(arg);
+  if (read_stack_word(s, addr, val)) return 0;
   if (read_module_word(addr, val)) return 0;
   *val = 0;
   return -UNW_EINVAL;
@@ -169,8 +158,9 @@ int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, vo
 
 int access_reg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
   if (write) return -UNW_EINVAL;
+  auto* s = static_cast<const StackCopy*>(arg);
   if (reg < 0 || reg >= kNumRegs) return -UNW_EBADREG;
-  *val = arg == &g_probe ? g_probe.regs[reg] : static_cast<const Capture*>(arg)->regs[reg];
+  *val = s->regs[reg];
   return 0;
 }
 
@@ -184,35 +174,32 @@ unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_lis
                                access_mem,     access_reg,      access_fpreg,
                                resume,         get_proc_name};
 
-// Index of the first signal trampoline frame (__restore_rt) of the last
-// DWARF unwind, or ~0u.
-uint32_t g_first_sigframe = ~0u;
-
-// --- Per-IP rules -------------------------------------------------------------
+// --- Per-PC rules -------------------------------------------------------------
 //
-// libunwind costs about 80 ns a frame even when its own cache hits (a mutex,
-// its register-state cache, the reads of saved registers). Across the
-// threads of one program most frames share a few hundred return addresses,
-// so the rule for each is worked out once, by letting libunwind step from
-// made-up registers (a probe), and then applied directly: the CFA is rsp or
-// rbp plus an offset, and the return address and each callee-saved register
-// are either unchanged or read at a fixed offset from the CFA. That is what
-// GCC and Clang emit for all but hand-written code; a PC whose step does not
-// fit that form (a DWARF expression, a signal frame, no unwind info, a
-// step that fails) gets no rule, and a thread with such a frame is unwound
-// by libunwind from the start, so results never differ from libunwind's.
-// Each rule is checked by a second probe from other made-up registers.
+// libunwind costs about 80-100 ns a frame even when its own cache hits (a
+// mutex, its register-state cache, the reads of saved registers). Across
+// the threads of one program most frames share a few hundred return
+// addresses, so the rule for each is worked out once, by letting libunwind
+// step from made-up registers (a probe), and then applied directly: the CFA
+// is rsp or rbp plus an offset, and the return address and each
+// callee-saved register are either unchanged or read at a fixed offset from
+// the CFA. That is what GCC and Clang emit for all but hand-written code; a
+// PC whose step does not fit that form (a DWARF expression, a signal frame,
+// no unwind info, a step that fails) gets no rule, and a stack with such a
+// frame is unwound by libunwind from the start, so results never differ
+// from libunwind's. Each rule is checked by a second probe from other
+// made-up registers.
 
 constexpr int kSaved[] = {kRBX, kRBP, kR12, kR13, kR14, kR15};
 constexpr int kNumSaved = 6;
 constexpr int16_t kSame = INT16_MAX;
 
 struct Rule {
-  uintptr_t key;         // (PC << 1 | 1); 0 = empty slot
-  uint8_t kind;          // kRuleStep, kRuleEnd (no caller) or kRuleNone
-  uint8_t cfa_reg;       // kRSP or kRBP
+  uintptr_t key;           // PC << 1 | 1; 0 = empty slot
+  uint8_t kind;            // kRuleStep, kRuleEnd (no caller) or kRuleNone
+  uint8_t cfa_reg;         // kRSP or kRBP
   int32_t cfa_off;
-  int16_t ra_off;        // return address at CFA + ra_off
+  int16_t ra_off;          // return address at CFA + ra_off
   int16_t off[kNumSaved];  // kSaved[i] at CFA + off[i], or kSame
 };
 enum : uint8_t { kRuleNone, kRuleStep, kRuleEnd };
@@ -221,6 +208,7 @@ constexpr uint32_t kRules = 1 << 14;  // a power of two
 Rule* g_rules = nullptr;
 uint32_t g_rule_count = 0;
 bool g_use_rules = true;
+bool g_check_rules = false;
 
 // One probe at pc from registers based at (sp, bp): fills *r as far as the
 // step says. False if the step does not fit a rule.
@@ -306,12 +294,12 @@ const Rule* rule_for(uintptr_t pc) {
   return nullptr;
 }
 
-// Unwinds c with rules alone. False (out unusable) if a frame has no rule:
+// Unwinds s with rules alone. False (out unusable) if a frame has no rule:
 // the caller then unwinds with libunwind.
-bool unwind_by_rules(Capture* c, uintptr_t* out, uint32_t max, uint32_t* count) {
-  uint64_t rip = c->regs[kRIP], rsp = c->regs[kRSP];
+bool unwind_by_rules(const StackCopy& s, uintptr_t* out, uint32_t max, uint32_t* count) {
+  uint64_t rip = s.regs[kRIP], rsp = s.regs[kRSP];
   uint64_t saved[kNumSaved];
-  for (int i = 0; i < kNumSaved; ++i) saved[i] = c->regs[kSaved[i]];
+  for (int i = 0; i < kNumSaved; ++i) saved[i] = s.regs[kSaved[i]];
   // A register whose save slot lies outside the copy is unknown; libunwind
   // reads saved registers only when a later step needs them, so the walk
   // ends only if one does (rbp as a CFA base is the only such use here).
@@ -329,11 +317,11 @@ bool unwind_by_rules(Capture* c, uintptr_t* out, uint32_t max, uint32_t* count) 
     uint64_t cfa = base + static_cast<int64_t>(r->cfa_off);
     unw_word_t next_ip;
     // A read outside the copy ends libunwind's walk too (its step fails).
-    if (!read_stack_word(c, cfa + r->ra_off, &next_ip)) break;
+    if (!read_stack_word(&s, cfa + r->ra_off, &next_ip)) break;
     for (int i = 0; i < kNumSaved; ++i) {
       if (r->off[i] == kSame) continue;
       unw_word_t v = 0;
-      bool ok = read_stack_word(c, cfa + r->off[i], &v);
+      bool ok = read_stack_word(&s, cfa + r->off[i], &v);
       saved[i] = v;
       if (i == 1) rbp_known = ok;
     }
@@ -348,69 +336,63 @@ bool unwind_by_rules(Capture* c, uintptr_t* out, uint32_t max, uint32_t* count) 
   return true;
 }
 
-uint32_t unwind_dwarf_libunwind(Capture* c, uintptr_t* out, uint32_t max);
+uint32_t unwind_dwarf_libunwind(const StackCopy& s, uintptr_t* out, uint32_t max,
+                                uint32_t* first_sigframe);
 
-// THREADSNAP_TEST_UNWIND_CHECK: every unwind by rules is done again by
-// libunwind and compared; unwinder_end() reports the counts.
-uint32_t g_checked = 0, g_mismatched = 0;
-uint64_t g_by_libunwind_before = 0;
-uintptr_t g_check_frames[kMaxFramesLimit];
+// unwinder_check_rules(true) (THREADSNAP_TEST_UNWIND_CHECK): every unwind by
+// rules is done again by libunwind and compared.
+uintptr_t g_check_frames[1024];
 
-void check_against_libunwind(Capture* c, const uintptr_t* out, uint32_t n, uint32_t max) {
-  uint32_t m = unwind_dwarf_libunwind(c, g_check_frames, max);
-  ++g_checked;
+void check_against_libunwind(const StackCopy& s, const uintptr_t* out, uint32_t n, uint32_t max) {
+  uint32_t sig = ~0u;
+  uint32_t m = unwind_dwarf_libunwind(s, g_check_frames, max < 1024 ? max : 1024, &sig);
+  ++g_rule_stats.checked;
   if (m == n && memcmp(out, g_check_frames, n * sizeof(uintptr_t)) == 0) return;
-  if (!g_mismatched++) {
-    Line l;
-    l.s("unwind check: thread ").u(static_cast<uint64_t>(c->tid)).s(" rules gave ").u(n)
-        .s(" frames, libunwind ").u(m);
-    for (uint32_t i = 0; i < n || i < m; ++i) {
-      if (i < n && i < m && out[i] == g_check_frames[i]) continue;
-      l.s("; first difference at ").u(i).s(": ").x(i < n ? out[i] : 0).s(" vs ").x(i < m ? g_check_frames[i] : 0);
-      break;
-    }
-    log_line(l);
+  if (!g_rule_stats.differed++) {
+    g_rule_stats.first_diff_rules_n = n;
+    g_rule_stats.first_diff_libunwind_n = m;
   }
 }
 
-uint32_t unwind_dwarf(Capture* c, uintptr_t* out, uint32_t max) {
-  uint32_t n = 0;
-  g_first_sigframe = ~0u;
-  if (g_use_rules && unwind_by_rules(c, out, max, &n)) {
-    ++g_rule_stats.by_rules;
-    if (g_config.test_unwind_check) check_against_libunwind(c, out, n, max);
-    return n;
-  }
-  ++g_rule_stats.by_libunwind;
-  return unwind_dwarf_libunwind(c, out, max);
-}
-
-uint32_t unwind_dwarf_libunwind(Capture* c, uintptr_t* out, uint32_t max) {
+// *first_sigframe: the index of the first signal trampoline frame
+// (__restore_rt), or ~0u.
+uint32_t unwind_dwarf_libunwind(const StackCopy& s, uintptr_t* out, uint32_t max,
+                                uint32_t* first_sigframe) {
   unw_cursor_t cursor;
-  g_first_sigframe = ~0u;
-  if (!g_as || U.init_remote(&cursor, g_as, c) < 0) {
-    out[0] = c->regs[kRIP];
+  if (!g_as || U.init_remote(&cursor, g_as, const_cast<StackCopy*>(&s)) < 0) {
+    out[0] = s.regs[kRIP];
     return 1;
   }
   uint32_t n = 0;
   while (n < max) {
     unw_word_t ip = 0;
     if (U.get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
-    if (g_first_sigframe == ~0u && U.is_signal_frame && U.is_signal_frame(&cursor) > 0)
-      g_first_sigframe = n;
+    if (*first_sigframe == ~0u && U.is_signal_frame && U.is_signal_frame(&cursor) > 0)
+      *first_sigframe = n;
     out[n++] = ip;
     if (U.step(&cursor) <= 0) break;
   }
   return n;
 }
 
-uint32_t unwind_fp(Capture* c, uintptr_t* out, uint32_t max) {
+uint32_t unwind_dwarf(const StackCopy& s, uintptr_t* out, uint32_t max, uint32_t* first_sigframe) {
   uint32_t n = 0;
-  out[n++] = c->regs[kRIP];
-  uintptr_t bp = c->regs[kRBP];
+  if (g_use_rules && unwind_by_rules(s, out, max, &n)) {
+    ++g_rule_stats.by_rules;
+    if (g_check_rules) check_against_libunwind(s, out, n, max);
+    return n;
+  }
+  ++g_rule_stats.by_libunwind;
+  return unwind_dwarf_libunwind(s, out, max, first_sigframe);
+}
+
+uint32_t unwind_fp(const StackCopy& s, uintptr_t* out, uint32_t max) {
+  uint32_t n = 0;
+  out[n++] = s.regs[kRIP];
+  uintptr_t bp = s.regs[kRBP];
   while (n < max) {
     unw_word_t next, ret;
-    if (!read_stack_word(c, bp, &next) || !read_stack_word(c, bp + 8, &ret)) break;
+    if (!read_stack_word(&s, bp, &next) || !read_stack_word(&s, bp + 8, &ret)) break;
     if (ret == 0) break;
     out[n++] = ret;
     if (next <= bp) break;  // frames grow upward; anything else is garbage
@@ -463,68 +445,13 @@ int ts_sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   return g_real_sigprocmask(how, set, old);
 }
 
-struct RelroRange {
-  uintptr_t base, lo, hi;
-};
-
-int find_relro(struct dl_phdr_info* info, size_t, void* arg) {
-  auto* r = static_cast<RelroRange*>(arg);
-  if (info->dlpi_addr != r->base) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i)
-    if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO) {
-      r->lo = r->base + info->dlpi_phdr[i].p_vaddr;
-      r->hi = r->lo + info->dlpi_phdr[i].p_memsz;
-    }
-  return 1;
-}
-
 // Points the GOT slots for sigprocmask of the object behind `handle` at
 // ts_sigprocmask. False (and nothing changed) if there is none.
 bool redirect_sigprocmask(void* handle) {
   g_real_sigprocmask = reinterpret_cast<sigprocmask_fn>(dlsym(RTLD_NEXT, "sigprocmask"));
-  struct link_map* lm = nullptr;
-  if (!g_real_sigprocmask || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm) return false;
-  uintptr_t base = lm->l_addr;
-  // glibc relocates these d_ptr values in place on x86_64; not everywhere.
-  auto at = [base](ElfW(Addr) p) { return p < base ? p + base : p; };
-  const ElfW(Sym)* symtab = nullptr;
-  const char* strtab = nullptr;
-  const ElfW(Rela)* rel[2] = {nullptr, nullptr};
-  size_t relsz[2] = {0, 0};
-  for (const ElfW(Dyn)* d = lm->l_ld; d->d_tag != DT_NULL; ++d) {
-    switch (d->d_tag) {
-      case DT_SYMTAB: symtab = reinterpret_cast<const ElfW(Sym)*>(at(d->d_un.d_ptr)); break;
-      case DT_STRTAB: strtab = reinterpret_cast<const char*>(at(d->d_un.d_ptr)); break;
-      case DT_JMPREL: rel[0] = reinterpret_cast<const ElfW(Rela)*>(at(d->d_un.d_ptr)); break;
-      case DT_PLTRELSZ: relsz[0] = d->d_un.d_val; break;
-      case DT_RELA: rel[1] = reinterpret_cast<const ElfW(Rela)*>(at(d->d_un.d_ptr)); break;
-      case DT_RELASZ: relsz[1] = d->d_un.d_val; break;
-      default: break;
-    }
-  }
-  if (!symtab || !strtab) return false;
-  RelroRange relro{base, 0, 0};
-  dl_iterate_phdr(find_relro, &relro);
-  bool done = false;
-  for (int k = 0; k < 2; ++k) {
-    if (!rel[k]) continue;
-    for (size_t i = 0; i < relsz[k] / sizeof(ElfW(Rela)); ++i) {
-      const ElfW(Rela)& r = rel[k][i];
-      uint32_t type = ELF64_R_TYPE(r.r_info);
-      if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
-      if (strcmp(strtab + symtab[ELF64_R_SYM(r.r_info)].st_name, "sigprocmask") != 0) continue;
-      uintptr_t slot = base + r.r_offset;
-      bool ro = slot >= relro.lo && slot < relro.hi;
-      uintptr_t page = slot & ~uintptr_t{4095};
-      if (ro && mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE) != 0) continue;
-      __atomic_store_n(reinterpret_cast<uintptr_t*>(slot), reinterpret_cast<uintptr_t>(&ts_sigprocmask),
-                       __ATOMIC_RELEASE);
-      g_sigprocmask_slot = reinterpret_cast<uintptr_t*>(slot);
-      if (ro) mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ);
-      done = true;
-    }
-  }
-  return done;
+  if (!g_real_sigprocmask) return false;
+  return patch_got_slots(handle, "sigprocmask", reinterpret_cast<uintptr_t>(&ts_sigprocmask),
+                         &g_sigprocmask_slot);
 }
 
 }  // namespace
@@ -588,59 +515,17 @@ void unwinder_begin(bool modules_changed) {
   if (g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
 
-void unwinder_end() {
-  if (!g_config.test_unwind_check) return;
-  Line l;
-  l.s("unwind check: ").u(g_checked).s(" unwinds by rules compared with libunwind, ").u(g_mismatched)
-      .s(" differed; ").u(g_rule_stats.by_libunwind - g_by_libunwind_before).s(" by libunwind alone");
-  log_line(l);
-  g_checked = g_mismatched = 0;
-  g_by_libunwind_before = g_rule_stats.by_libunwind;
-}
-
 void unwinder_use_rules(bool on) { g_use_rules = on; }
+void unwinder_check_rules(bool on) { g_check_rules = on; }
 UnwindRuleStats unwinder_rule_stats() { return g_rule_stats; }
 
-uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp) {
-  g_first_sigframe = ~0u;
-  return (use_fp || !g_have_libunwind) ? unwind_fp(c, out, max) : unwind_dwarf(c, out, max);
-}
-
-void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
-  uintptr_t* out = c->frames;
-  // Unwind a few more than asked: our own frames are dropped below.
-  uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
-  uint32_t n = unwind_raw(c, out, limit, use_fp);
-  // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
-  // stack (and, if a signal caught a thread inside a wrapper, the libc
-  // frames below it), and the trampoline near the bottom.
-  uint32_t first_ours = n, last_leading_ours = n;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (pc_in_threadsnap(out[i])) {
-      if (first_ours == n) first_ours = i;
-      last_leading_ours = i;
-    } else if (first_ours != n) {
-      break;
-    }
-  }
-  uint32_t skip = 0;
-  if (first_ours != n && (first_ours == 0 || c->kind == kBlocked)) skip = last_leading_ours + 1;
-  // Our stop signal caught the thread inside one of our own handlers (the
-  // trigger's): past them is the kernel's signal trampoline, and past that
-  // the PC the thread was really interrupted at.
-  bool next_is_pc = false;
-  if (skip && skip == g_first_sigframe && skip + 1 < n) {
-    ++skip;
-    next_is_pc = true;
-  }
-  uint32_t w = 0;
-  for (uint32_t i = skip; i < n && w < max_frames; ++i)
-    if (!pc_in_threadsnap(out[i])) out[w++] = out[i];
-  // The first frame of a signal capture is read as a PC. If it is now a
-  // return address, point it into the call instruction instead, so that it
-  // is still a PC of the caller and symbolizes to the call's line.
-  if (skip && w && c->via == kViaSignal && !next_is_pc) out[0] -= 1;
-  c->nframes = w;
+uint32_t unwind_raw(const StackCopy& s, uintptr_t* out, uint32_t max, bool use_fp,
+                    uint32_t* first_sigframe) {
+  uint32_t sigframe = ~0u;
+  uint32_t n = (use_fp || !g_have_libunwind) ? unwind_fp(s, out, max)
+                                             : unwind_dwarf(s, out, max, &sigframe);
+  if (first_sigframe) *first_sigframe = sigframe;
+  return n;
 }
 
 }  // namespace threadsnap::detail

@@ -1,6 +1,8 @@
-// threadsnap: turns a capture (registers + stack copy) into return addresses.
+// threadsnap: turns a stack copy (registers + stack bytes) into frames.
 //
-// Runs on the dumper thread only, never in a signal handler and, in
+// Plain types only: it knows nothing of threads or of the snapshot protocol;
+// which frames a dump shows (threadsnap's own are dropped) is decided in
+// preload/frames.cpp. Dumper: runs on the dumper thread only, never in a signal handler and, in
 // `concurrent` mode, never while threads are stopped. DWARF unwinding uses
 // libunwind's remote interface (loaded RTLD_LOCAL so its _Unwind_* never
 // enter the program's scope) with our own accessors: stack reads come from
@@ -11,7 +13,9 @@
 
 #include <signal.h>
 
-#include "preload/registry.h"
+#include <cstdint>
+
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
@@ -25,17 +29,23 @@ bool unwinder_thread_keeps_signals_blocked();
 using LibunwindSigprocmask = int (*)(int, const sigset_t*, sigset_t*);
 LibunwindSigprocmask unwinder_libunwind_sigprocmask();
 void unwinder_begin(bool modules_changed);  // before each dump's unwinding
-void unwinder_end();                         // after it
 // DWARF unwinding applies per-PC rules probed from libunwind (unwinder.cpp)
-// unless switched off (tests and the bench compare both ways).
+// unless switched off (tests and the bench compare both ways). With
+// unwinder_check_rules(true) every unwind by rules is also done by libunwind
+// and compared (THREADSNAP_TEST_UNWIND_CHECK); the counts are in the stats.
 void unwinder_use_rules(bool on);
+void unwinder_check_rules(bool on);
 struct UnwindRuleStats {
-  uint64_t hits, probes, by_rules, by_libunwind;
+  uint64_t hits, probes, by_rules, by_libunwind, checked, differed;
+  uint32_t first_diff_rules_n, first_diff_libunwind_n;  // frame counts of the first difference
 };
 UnwindRuleStats unwinder_rule_stats();
-// Unwinds c into out, every frame kept (threadsnap's own too).
-uint32_t unwind_raw(Capture* c, uintptr_t* out, uint32_t max, bool use_fp);
-// Fills c->frames / c->nframes. Frames in threadsnap's own code are dropped.
-void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp);
+// Unwinds s into out (at most max frames), every frame kept, and returns
+// how many. out[0] is the exact PC of regs[kRIP]; every other frame is a
+// return address, except the one right after a signal trampoline frame,
+// which is the exact PC the signal interrupted. *first_sigframe (if given)
+// gets the index of the first signal trampoline frame (DWARF only), or ~0u.
+uint32_t unwind_raw(const StackCopy& s, uintptr_t* out, uint32_t max, bool use_fp,
+                    uint32_t* first_sigframe = nullptr);
 
 }  // namespace threadsnap::detail

@@ -21,20 +21,6 @@ namespace {
 using std::chrono::seconds;
 
 
-void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {
-  p.CloseStdin();
-  int st = -1;
-  ASSERT_TRUE(p.WaitExit(timeout, &st)) << "program did not exit after EOF\nstderr:\n" << p.Stderr();
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "exit status " << st << "\nstderr:\n"
-                                                     << p.Stderr();
-}
-
-std::set<pid_t> TidSet(Process& p) {
-  std::set<pid_t> s;
-  for (auto& [name, tid] : p.Tids()) s.insert(tid);
-  return s;
-}
-
 // Asks the program for a "PREFIX ..." answer to '?' and returns it.
 std::string Ask(Process& p, const std::string& prefix) {
   size_t from = p.LineCount();
@@ -280,7 +266,7 @@ void ActDuringSweep(Process& p, const std::string& command,
                     const std::function<bool(size_t from)>& acted, Dump* d) {
   for (int attempt = 1; attempt <= 3; attempt++) {
     int seq = p.dumps_taken() + 1;
-    ASSERT_TRUE(TriggerAndWaitForSweepDelay(p, TidSet(p)));
+    ASSERT_TRUE(TriggerAndWaitForSweepDelay(p, AllTids(p)));
     size_t from = p.LineCount();
     uint64_t t_act = RealtimeNs();
     ASSERT_TRUE(p.Write(command));

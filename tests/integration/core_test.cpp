@@ -18,17 +18,6 @@ namespace {
 using std::chrono::seconds;
 
 
-// Ends the program by closing its stdin; it must exit 0 on its own.
-void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000)) {
-  p.CloseStdin();
-  int st = -1;
-  ASSERT_TRUE(p.WaitExit(timeout, &st)) << "program did not exit after EOF\nstderr:\n" << p.Stderr();
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
-      << "exit status " << st << (WIFSIGNALED(st) ? " (signal " + std::to_string(WTERMSIG(st)) + ")" : "")
-      << "\nstderr:\n"
-      << p.Stderr();
-}
-
 std::vector<std::string> WokeLines(Process& p) {
   std::vector<std::string> out;
   for (const auto& l : p.Lines())
@@ -36,11 +25,6 @@ std::vector<std::string> WokeLines(Process& p) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x + "\n";
-  return s;
-}
 
 // ---- every family of wrapped calls, both modes -------------------------------------
 
@@ -73,6 +57,23 @@ TEST_P(BlockedCallsTest, EveryFamilyOfCallsInC) {
       exe_has_build_id = true;
   }
   EXPECT_TRUE(exe_has_build_id) << "no build-id on the executable's module line";
+  // Every blocked thread says what kind of wait it is in (base/calls.def's
+  // kind column), so that readers need not guess from the call's name.
+  for (const auto& t : d.threads) {
+    if (t.state != "blocked") continue;
+    auto kind = t.fields.find("kind");
+    ASSERT_TRUE(kind != t.fields.end()) << t.line;
+    std::string want = t.call.find("rwlock") != std::string::npos  ? "rwlock"
+                       : t.call.find("mutex") != std::string::npos ? "mutex"
+                       : t.call.find("cond") != std::string::npos  ? "condvar"
+                       : t.call == "pthread_join"                  ? "thread"
+                       : t.call == "read"                          ? "fd"
+                                                                   : "";
+    if (!want.empty()) {
+      EXPECT_EQ(kind->second, want) << t.line;
+    }
+    EXPECT_NE(kind->second, "none") << t.line;
+  }
   // The stderr line of that dump.
   std::string wrote_for;
   WaitUntil([&] {
@@ -99,6 +100,39 @@ TEST_P(BlockedCallsTest, StandardLibraryWaitsInCxx) {
   Dump d;
   EXPECT_EQ(CheckExpectedDump(p, mode, &d), "");
   EXPECT_EQ(WokeLines(p), std::vector<std::string>{});
+  ExpectCleanExit(p);
+}
+
+// One rule for the first frame, in both modes (issue 14, section 6): a
+// thread captured by the stop signal (via=signal; via=stw while running)
+// says `first=pc` and its first address, looked up as is, lies in the loop
+// it spins in; a thread captured from its wrapper (blocked: via=sweep/self,
+// via=stw) starts at a return address and says nothing. In stw mode `via`
+// alone cannot tell the two apart.
+TEST_P(BlockedCallsTest, FirstFrameIsAPcExactlyForSignalCaptures) {
+  const std::string mode = GetParam();
+  Process p;
+  START(p, (RunOptions{"blockers", {}, {{"THREADSNAP_MODE", mode}}}));
+  WAIT_READY(p, seconds(10));
+  Dump d;
+  ASSERT_EQ(CheckExpectedDump(p, mode, &d), "");
+  Symbolizer sym(d);
+  int spinners = 0;
+  for (const auto& t : d.threads) {
+    ASSERT_FALSE(t.frames.empty()) << t.line;
+    auto first = t.fields.find("first");
+    if (t.state == "running") {
+      ASSERT_TRUE(first != t.fields.end() && first->second == "pc") << t.line;
+      if (t.name.rfind("spin", 0) == 0) {
+        ++spinners;
+        EXPECT_EQ(sym.Name(t, 0), "do_spin") << t.line << "\n" << sym.Describe(t);
+      }
+    } else {
+      EXPECT_TRUE(first == t.fields.end()) << "a wrapper's capture starts at a return address: "
+                                           << t.line;
+    }
+  }
+  EXPECT_EQ(spinners, 2);
   ExpectCleanExit(p);
 }
 
@@ -184,8 +218,8 @@ TEST(OldCondAbiTest, BoundToGlibc225RunsAndDumps) {
   ASSERT_EQ(syms.find("pthread_cond_wait@GLIBC_2.3.2"), std::string::npos);
   Process p;
   START(p, (RunOptions{"old_cond", {}, {}}));
-  ASSERT_TRUE(p.WaitForExactLine("pingpong ok", seconds(20))) << Join(p.Lines()) << p.Stderr();
-  ASSERT_TRUE(p.WaitForExactLine("timedwait 110", seconds(5))) << Join(p.Lines());
+  ASSERT_TRUE(p.WaitForExactLine("pingpong ok", seconds(20))) << JoinLines(p.Lines()) << p.Stderr();
+  ASSERT_TRUE(p.WaitForExactLine("timedwait 110", seconds(5))) << JoinLines(p.Lines());
   WAIT_READY(p, seconds(10));
   Dump d;
   EXPECT_EQ(CheckExpectedDump(p, "concurrent", &d), "");
@@ -212,7 +246,7 @@ void RunBoth(const std::string& program, PlainAndPreloaded* r, milliseconds time
     int st = -1;
     ASSERT_TRUE(p.WaitExit(timeout, &st)) << program << (preload ? " (preloaded)" : " (plain)")
                                           << " did not finish; last lines:\n"
-                                          << Join(p.Lines()) << p.Stderr();
+                                          << JoinLines(p.Lines()) << p.Stderr();
     (preload ? r->preloaded : r->plain) = p.Lines();
     (preload ? r->preloaded_status : r->plain_status) = st;
     if (preload) r->preloaded_stderr = p.Stderr();
@@ -254,7 +288,7 @@ TEST(ErrnoParityTest, SameResultsAndErrnoWithAndWithoutLibrary) {
 TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
   PlainAndPreloaded r;
   ASSERT_NO_FATAL_FAILURE(RunBoth("dlbind", &r, milliseconds(20000)));
-  ASSERT_EQ(r.plain_status, 0) << Join(r.plain);
+  ASSERT_EQ(r.plain_status, 0) << JoinLines(r.plain);
   EXPECT_EQ(r.preloaded_status, 0) << r.preloaded_stderr;
   ASSERT_FALSE(r.plain.empty());
   EXPECT_EQ(r.plain.back(), "end");
@@ -275,7 +309,7 @@ TEST(BindingsTest, DlopenedCxxPluginBindsAsWithoutLibrary) {
   auto a = strip(r.plain, &plain_cond), b = strip(r.preloaded, &pre_cond);
   EXPECT_NE(pre_cond.find("libthreadsnap.so"), std::string::npos)
       << "the library is not interposing: " << pre_cond;
-  EXPECT_EQ(Join(a), Join(b));
+  EXPECT_EQ(JoinLines(a), JoinLines(b));
   for (const auto& l : r.preloaded) {
     EXPECT_EQ(l.find("mimalloc"), std::string::npos) << l;
     EXPECT_EQ(l.find("libunwind"), std::string::npos) << l;

@@ -66,8 +66,10 @@ struct ThreadRecord {
   std::vector<uint64_t> frames;
   std::string line;  // the raw "thread ..." line, for messages
 
+  // The dump says it (`first=pc`); nothing else decides it.
   bool FirstFrameIsPc() const {
-    return via == "signal" || via == "start" || (via == "stw" && state == "running");
+    auto it = fields.find("first");
+    return it != fields.end() && it->second == "pc";
   }
   // The address to look up for frame i: the PC itself, or return address - 1.
   uint64_t LookupAddress(size_t i) const;
@@ -262,6 +264,23 @@ std::string CheckExpectedDump(Process& p, const std::string& mode, Dump* out,
 std::vector<std::string> LibraryWarnings(const std::string& stderr_text);
 // "threadsnap: wrote PATH (N threads, ...)" lines.
 std::vector<std::string> WroteLines(const std::string& stderr_text);
+
+// ---- Shared expectations and helpers (expect_support.cpp) -----------------
+
+// Ends the program by closing its stdin (after writing `quit`, if any); it
+// must exit 0 on its own within `timeout`. Failures show the FAIL lines and
+// the stderr of the program, or where it hangs.
+void ExpectCleanExit(Process& p, milliseconds timeout = milliseconds(10000));
+void ExpectCleanExit(Process& p, const std::string& quit,
+                     milliseconds timeout = milliseconds(15000));
+// Lines joined, each ending in a newline (for failure messages).
+std::string JoinLines(const std::vector<std::string>& v);
+// Every "tid NAME TID" line the program printed, from line `from` on, in
+// order (a name may repeat), and their tids as a set.
+std::vector<std::pair<std::string, pid_t>> TidLines(Process& p, size_t from = 0);
+std::set<pid_t> AllTids(Process& p, size_t from = 0);
+// The program's lines that start with "FAIL".
+std::vector<std::string> FailLines(Process& p);
 
 }  // namespace threadsnap::testing
 

@@ -17,12 +17,6 @@ namespace {
 
 using std::chrono::seconds;
 
-std::string JoinLines(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& x : v) s += x + "\n";
-  return s;
-}
-
 struct Ran {
   std::vector<std::string> lines;
   int status = -1;

@@ -35,44 +35,12 @@ using std::chrono::seconds;
 
 // ---- helpers -----------------------------------------------------------------------
 
-// Every "tid NAME TID" line, in order (names may repeat).
-std::vector<std::pair<std::string, pid_t>> TidLines(Process& p, size_t from = 0) {
-  std::vector<std::pair<std::string, pid_t>> out;
-  auto lines = p.Lines();
-  for (size_t i = from; i < lines.size(); i++) {
-    std::istringstream in(lines[i]);
-    std::string w, name;
-    pid_t tid = 0;
-    if (in >> w >> name >> tid && w == "tid" && tid > 0) out.emplace_back(name, tid);
-  }
-  return out;
-}
-
-// Every tid the program printed (from line `from` on).
-std::set<pid_t> AllTids(Process& p, size_t from = 0) {
-  std::set<pid_t> out;
-  for (auto& [n, t] : TidLines(p, from)) out.insert(t);
-  return out;
-}
-
+// The tids printed under `name` (TidLines, harness.h), in order.
 std::vector<pid_t> TidsNamed(Process& p, const std::string& name, size_t from = 0) {
   std::vector<pid_t> out;
   for (auto& [n, t] : TidLines(p, from))
     if (n == name) out.push_back(t);
   return out;
-}
-
-std::vector<std::string> FailLines(Process& p) {
-  std::vector<std::string> out;
-  for (auto& l : p.Lines())
-    if (l.rfind("FAIL", 0) == 0) out.push_back(l);
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (auto& x : v) s += x + "\n";
-  return s;
 }
 
 // Names of the files of `dir` that start with `prefix`.
@@ -168,18 +136,6 @@ std::vector<long> Numbers(const std::string& line) {
   return out;
 }
 
-void ExpectCleanExit(Process& p, const std::string& quit = "quit\n",
-                     milliseconds timeout = milliseconds(15000)) {
-  if (!quit.empty()) p.Write(quit);
-  p.CloseStdin();
-  int st = -1;
-  ASSERT_TRUE(p.WaitExit(timeout, &st)) << "program did not exit\n" << p.DescribeHang();
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
-      << "exit status 0x" << std::hex << st << std::dec
-      << (WIFSIGNALED(st) ? " (killed by signal " + std::to_string(WTERMSIG(st)) + ")" : "")
-      << "\nFAIL lines:\n" << Join(FailLines(p)) << "stderr:\n" << p.Stderr();
-}
-
 // Lines of the program's stderr that contain `needle`.
 std::vector<std::string> StderrLines(Process& p, const std::string& needle) {
   std::vector<std::string> out;
@@ -260,8 +216,8 @@ TEST(RelFork, ForkDuringDumpsGivesACleanDumpableChild) {
                                                      {"THREADSNAP_QUIET", "1"}}}));
   std::string v = WaitVerdict(p, "fork", seconds(150));
   ASSERT_FALSE(v.empty()) << "rel_fork fork did not finish in 150 s (hang?)\nFAIL lines:\n"
-                          << Join(FailLines(p)) << p.DescribeHang();
-  EXPECT_EQ(v.rfind("ok ", 0), 0u) << Join(FailLines(p)) << "stderr:\n" << p.Stderr();
+                          << JoinLines(FailLines(p)) << p.DescribeHang();
+  EXPECT_EQ(v.rfind("ok ", 0), 0u) << JoinLines(FailLines(p)) << "stderr:\n" << p.Stderr();
   ExpectCleanExit(p, "");
 }
 
@@ -278,8 +234,8 @@ TEST(RelFork, ForkDuringDumpsWithoutWipeOnFork) {
                                                      {"THREADSNAP_QUIET", "1"}}}));
   std::string v = WaitVerdict(p, "fork", seconds(150));
   ASSERT_FALSE(v.empty()) << "rel_fork fork did not finish in 150 s (hang?)\nFAIL lines:\n"
-                          << Join(FailLines(p)) << p.DescribeHang();
-  EXPECT_EQ(v.rfind("ok ", 0), 0u) << Join(FailLines(p)) << "stderr:\n" << p.Stderr();
+                          << JoinLines(FailLines(p)) << p.DescribeHang();
+  EXPECT_EQ(v.rfind("ok ", 0), 0u) << JoinLines(FailLines(p)) << "stderr:\n" << p.Stderr();
   ExpectCleanExit(p, "");
 }
 
@@ -296,8 +252,8 @@ TEST(RelFork, SpawnedChildrenAreUnaffected) {
                                                       {"THREADSNAP_QUIET", "1"}}}));
   std::string v = WaitVerdict(p, "spawn", seconds(150));
   ASSERT_FALSE(v.empty()) << "rel_fork spawn did not finish in 150 s (hang?)\nFAIL lines:\n"
-                          << Join(FailLines(p)) << p.DescribeHang();
-  EXPECT_EQ(v.rfind("ok ", 0), 0u) << Join(FailLines(p)) << "stderr:\n" << p.Stderr();
+                          << JoinLines(FailLines(p)) << p.DescribeHang();
+  EXPECT_EQ(v.rfind("ok ", 0), 0u) << JoinLines(FailLines(p)) << "stderr:\n" << p.Stderr();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(v, m, std::regex("worst_ms=(\\d+) worst_kind=(\\S+)"))) << v;
   EXPECT_LT(std::stol(m[1]), 2500) << "a " << m[2] << " call took " << m[1]
@@ -323,7 +279,7 @@ TEST(RelFork, ExecRunsWithTheLibrary) {
   START(p, (RunOptions{"rel_fork", {"exec", "keep", "30"}, {{"THREADSNAP_QUIET", "1"}}}));
   auto target = p.WaitForPrefix("target ", seconds(60));
   ASSERT_TRUE(target) << "the exec'd program never ran: " << EndOf(p) << "\n"
-                      << Join(FailLines(p)) << p.Stderr() << p.DescribeHang();
+                      << JoinLines(FailLines(p)) << p.Stderr() << p.DescribeHang();
   EXPECT_EQ(*target, "target pid=" + std::to_string(p.pid()) + " lib=1 api=1");
   size_t from = 0;
   auto lines = p.Lines();
@@ -340,7 +296,7 @@ TEST(RelFork, ExecRunsWithTheLibrary) {
   EXPECT_EQ(CheckDump(d, must), "");
   EXPECT_EQ(d.threads.size(), 3u) << d.text;
   EXPECT_EQ(Ask(p, "ping", "pong"), "pong");
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // The same, with LD_PRELOAD removed before the last exec: that image runs
@@ -354,7 +310,7 @@ TEST(RelFork, ExecWithoutPreloadRunsPlain) {
                       << p.DescribeHang();
   EXPECT_EQ(*target, "target pid=" + std::to_string(p.pid()) + " lib=0 api=0");
   EXPECT_EQ(Ask(p, "ping", "pong"), "pong");
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- the program owns the trigger signal ---------------------------------------------
@@ -388,7 +344,7 @@ void CheckProgramOwnsTrigger(const std::string& when) {
   auto said = StderrLines(p, "handler");
   EXPECT_EQ(said.size(), 1u) << "stderr:\n" << p.Stderr();
   for (auto& l : said) EXPECT_EQ(l.rfind("threadsnap: ", 0), 0u) << l;
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // The program installs its own SIGUSR2 handler in main (sigaction, then
@@ -463,7 +419,7 @@ TEST(RelBlockSig, SilentThreadsTimeOutAndTheProgramRunsOn) {
   // "unblocked" write, so via may be self or sweep as well as signal.
   EXPECT_EQ(CheckDump(d, {maskstop, spinmask, spinner, waiter, main_tid}), "");
   EXPECT_LT(d.HeaderU64("stop1_ns"), 200ull * 1000000);
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- a storm of triggers --------------------------------------------------------------
@@ -523,7 +479,7 @@ TEST(RelStorm, ThousandTriggersAreCoalesced) {
   Storm(p, 1000, milliseconds(1500), &r);
   EXPECT_LE(r.dumps, 100) << r.dumps << " dumps for 1000 signals sent in " << r.storm_ms << " ms";
   std::cout << "[ info ] 1000 triggers in " << r.storm_ms << " ms gave " << r.dumps << " dumps\n";
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // Triggers that arrive during a dump give at most one more: with a 300 ms
@@ -538,7 +494,7 @@ TEST(RelStorm, TriggersDuringADumpGiveAtMostOneMore) {
   Storm(p, 1000, milliseconds(1500), &r);
   EXPECT_LE(r.dumps, 2 + r.storm_ms / 300)
       << r.dumps << " dumps for 1000 signals sent in " << r.storm_ms << " ms";
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- cancellation, small stacks, alternate signal stacks, exits ---------------------
@@ -555,8 +511,8 @@ TEST(RelCancel, CancelInsideWrappedCallsDuringDumps) {
                                                {"THREADSNAP_QUIET", "1"}}}));
   std::string v = WaitVerdict(p, "cancel", seconds(150));
   ASSERT_FALSE(v.empty()) << "rel_cancel did not finish in 150 s (hang?)\nFAIL lines:\n"
-                          << Join(FailLines(p)) << p.DescribeHang();
-  EXPECT_EQ(v.rfind("ok ", 0), 0u) << Join(FailLines(p)) << "stderr:\n" << p.Stderr();
+                          << JoinLines(FailLines(p)) << p.DescribeHang();
+  EXPECT_EQ(v.rfind("ok ", 0), 0u) << JoinLines(FailLines(p)) << "stderr:\n" << p.Stderr();
   WAIT_READY(p, seconds(30));
   std::set<std::string> seen = DumpFiles(p);
   ASSERT_TRUE(p.Signal(SIGUSR2));
@@ -567,7 +523,7 @@ TEST(RelCancel, CancelInsideWrappedCallsDuringDumps) {
                                TidsNamed(p, "forever").at(0)};
   EXPECT_EQ(CheckDump(d, remaining), "");
   EXPECT_EQ(d.threads.size(), 3u) << d.text;
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // Threads with 16 KiB stacks (blocked, spinning with 4 KiB in use, and one
@@ -578,7 +534,7 @@ TEST(RelStacks, SixteenKiBThreadStacks) {
   Process p;
   START(p, (RunOptions{"rel_smallstack", {}, {{"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));
-  EXPECT_TRUE(FailLines(p).empty()) << Join(FailLines(p));
+  EXPECT_TRUE(FailLines(p).empty()) << JoinLines(FailLines(p));
   std::set<pid_t> tids = AllTids(p);
   ASSERT_EQ(tids.size(), 7u);
   auto before = Numbers(Ask(p, "ping", "pong "));
@@ -600,7 +556,7 @@ TEST(RelStacks, SixteenKiBThreadStacks) {
   EXPECT_GT(after[0], before[0]);
   EXPECT_GT(after[1], before[1]);
   EXPECT_EQ(after[2], 0) << "pthread_create of a 16 KiB-stack thread failed under the library";
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // Threads on an 8 KiB alternate signal stack (guard page below it): three
@@ -646,7 +602,7 @@ TEST(RelStacks, EightKiBAlternateSignalStacks) {
   std::string err;
   ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
   EXPECT_EQ(CheckDump(d, tids), "");
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // Threads exit with pthread_exit during the sweep: a 300 ms stop timeout
@@ -721,7 +677,7 @@ TEST(RelExit, ThreadsExitingDuringTheSweepAreReportedAsTheyWere) {
     }
   }
   EXPECT_TRUE(exercised) << "in 5 attempts the threads never woke and exited during the sweep";
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- threads leaving wrappers as the stop begins -------------------------------------
@@ -753,7 +709,7 @@ TEST(RelRace, ThreadsLeavingWrappersAsTheStopBegins) {
   ASSERT_EQ(after.size(), 1u) << p.DescribeHang();
   EXPECT_GT(after[0], before.at(0));
   std::cout << "[ info ] " << dumps << " dumps, " << after[0] - before[0] << " wrapper rounds\n";
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- garbage configuration -----------------------------------------------------------
@@ -871,7 +827,7 @@ TEST(RelEnv, GarbageGivesOneWarningEachAndTheDefault) {
       // Not torn: the waiters, blocked for good, are swept, not signalled.
       for (auto* t : d.FindName("waiter")) EXPECT_EQ(t->via, "sweep") << t->line;
     }
-    ExpectCleanExit(p);
+    ExpectCleanExit(p, "quit\n");
   }
   // All of them at once: one warning each, nothing else.
   RunOptions all{"rel_workers", {}, {}};
@@ -895,7 +851,7 @@ TEST(RelEnv, GarbageGivesOneWarningEachAndTheDefault) {
   std::string err;
   ASSERT_TRUE(WaitNewDump(p, &seen, &d, &err, seconds(20))) << err;
   EXPECT_EQ(d.CheckWellFormed(), "");
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // ---- soak ------------------------------------------------------------------------------
@@ -1016,7 +972,7 @@ TEST(RelSoak, RingPrefixChurnUnderContinuousDumps) {
   } else {
     std::cout << "[ info ] built with ASan (its quarantine grows the heap): RSS not checked\n";
   }
-  ExpectCleanExit(p);
+  ExpectCleanExit(p, "quit\n");
 }
 
 }  // namespace

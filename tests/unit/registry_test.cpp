@@ -5,6 +5,8 @@
 #include <set>
 
 #include "preload/common.h"
+#include "preload/config.h"
+#include "preload/coordinator.h"
 #include "preload/registry.h"
 #include "shim/calls.h"
 
@@ -42,6 +44,20 @@ TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
     }
   }
   for (Record* r : rs) release(r);
+}
+
+// The slots were sized at start-up from the loaded configuration, before
+// any record (registry_configure): a slot holds the whole stack copy the
+// configuration asks for, frames apart.
+TEST(Registry, SlotsHoldTheConfiguredStackCopy) {
+  ASSERT_GT(g_config.stack_copy_bytes, 0u);
+  EXPECT_EQ(slot_stack_capacity(), g_config.stack_copy_bytes);
+  Record* r = add();
+  ASSERT_NE(r, nullptr);
+  Capture* c = slot_at(r->index);
+  EXPECT_EQ(slot_bytes(c) - reinterpret_cast<unsigned char*>(c),
+            static_cast<ptrdiff_t>(sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t)));
+  release(r);
 }
 
 TEST(Registry, ReleasedIndexIsReused) {
@@ -87,6 +103,31 @@ TEST(Calls, NamesFollowTheTable) {
   EXPECT_STREQ(call_name(kCall_pause), "pause");
   EXPECT_STREQ(call_name(kCallCount + 5), "unknown");
   for (uint32_t i = 1; i < kCallCount; ++i) EXPECT_NE(std::string(call_name(i)), "unknown");
+}
+
+// The kind column of base/calls.def is the one source: owner detection at
+// the cut covers exactly the mutex and rwlock waits, pthread_join is a wait
+// for a thread, and every call has a kind the dump can name.
+TEST(Calls, KindsFollowTheTable) {
+  EXPECT_EQ(call_kind(kCall_pthread_mutex_clocklock), kWait_mutex);
+  EXPECT_EQ(call_kind(kCall_pthread_rwlock_clockwrlock), kWait_rwlock);
+  EXPECT_EQ(call_kind(kCall_pthread_cond_timedwait), kWait_condvar);
+  EXPECT_EQ(call_kind(kCall_pthread_join), kWait_thread);
+  EXPECT_EQ(call_kind(kCall_waitpid), kWait_child);
+  EXPECT_EQ(call_kind(kCall_syscall), kWait_futex);
+  EXPECT_EQ(call_kind(kCall_sleep), kWait_sleep);
+  EXPECT_EQ(call_kind(kCallCount + 5), kWaitNone);
+  EXPECT_STREQ(wait_kind_name(kWait_mutex), "mutex");
+  EXPECT_STREQ(wait_kind_name(kWait_child), "child");
+  for (uint32_t i = 1; i < kCallCount; ++i) {
+    std::string name = call_name(i);
+    SCOPED_TRACE(name);
+    EXPECT_NE(call_kind(i), kWaitNone);
+    EXPECT_STRNE(wait_kind_name(call_kind(i)), "none");
+    bool lock_named = name.find("_mutex_") != std::string::npos ||
+                      name.find("_rwlock_") != std::string::npos;
+    EXPECT_EQ(is_lock_call(i), lock_named);
+  }
 }
 
 TEST(Line, Formats) {

@@ -10,11 +10,8 @@
 
 #include <thread>
 
-#include "preload/alloc.h"
-#include "preload/config.h"
-#include "preload/registry.h"
-#include "shim/block_scope.h"
-#include "unwind/capture.h"
+#include "base/alloc.h"
+#include "unwind/stack_copy.h"
 #include "unwind/modules.h"
 #include "unwind/unwinder.h"
 
@@ -22,9 +19,13 @@ using namespace threadsnap::detail;
 
 namespace {
 
-Record g_rec;
-Capture* g_cap = nullptr;
-std::vector<unsigned char> g_slot;
+// The unwind layer alone, on plain types: a stack copy taken the way a
+// wrapper takes one (registers saved in its live frame, then the stack).
+constexpr size_t kCopyBytes = 64 * 1024;
+uint64_t g_saved[kNumRegs];
+StackBounds g_bounds;
+StackCopy g_copy;
+std::vector<unsigned char> g_bytes(kCopyBytes);
 
 }  // namespace
 
@@ -33,11 +34,11 @@ std::vector<unsigned char> g_slot;
 // after outer() has returned, when the live stack has been reused by other
 // calls: only the copy can give the right answer.
 extern "C" __attribute__((noinline)) void capture_here() {
-  TS_SAVE_REGS(g_rec.regs);
-  g_cap->kind = kBlocked;
-  g_cap->via = kViaSweep;
-  regs_from_record(g_cap, &g_rec);
-  copy_stack(&g_rec, g_cap, g_cap->regs[kRSP]);
+  TS_SAVE_REGS(g_saved);
+  regs_from_saved(g_copy.regs, g_saved);
+  copy_stack(g_bounds, g_copy.regs[kRSP], g_bytes.data(), g_bytes.size(), &g_copy.base,
+             &g_copy.len);
+  g_copy.bytes = g_bytes.data();
 }
 
 extern "C" __attribute__((noinline)) void level(int depth) {
@@ -66,16 +67,15 @@ class Unwind : public ::testing::TestWithParam<std::tuple<bool, int>> {
     unwinder_begin(true);
   }
   void SetUp() override {
-    g_slot.assign(sizeof(Capture) + kMaxFramesLimit * 8 + slot_stack_capacity() + 64, 0);
-    g_cap = reinterpret_cast<Capture*>(g_slot.data());
+    g_copy = StackCopy{};
     pthread_attr_t attr;
     pthread_getattr_np(pthread_self(), &attr);
     void* addr;
     size_t size;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
-    g_rec.stack_lo = 0;  // main thread: the copy goes through safe_read
-    g_rec.stack_hi = reinterpret_cast<uintptr_t>(addr) + size;
+    g_bounds.lo = 0;  // main thread: the copy goes through safe_read
+    g_bounds.hi = reinterpret_cast<uintptr_t>(addr) + size;
   }
 };
 
@@ -90,9 +90,10 @@ TEST_P(Unwind, ChainFromCopy) {
   outer(depth);
   // Here the library is linked into the test binary, so its own-frame
   // filter would drop everything: check the raw chain.
-  g_cap->nframes = unwind_raw(g_cap, g_cap->frames, 256, fp);
+  uintptr_t frames[256];
+  uint32_t n = unwind_raw(g_copy, frames, 256, fp);
   std::vector<std::string> names;
-  for (uint32_t i = 0; i < g_cap->nframes; ++i) names.push_back(symbol_of(g_cap->frames[i]));
+  for (uint32_t i = 0; i < n; ++i) names.push_back(symbol_of(frames[i]));
   // capture_here, then `depth + 1` frames of level, then outer.
   ASSERT_GE(names.size(), static_cast<size_t>(depth + 3)) << testing::PrintToString(names);
   EXPECT_NE(names[0].find("capture_here"), std::string::npos) << names[0];
@@ -108,12 +109,12 @@ TEST_F(Unwind, RulesAgreeWithLibunwind) {
     outer(depth);
     uintptr_t by_libunwind[256], by_rules[256];
     unwinder_use_rules(false);
-    uint32_t n1 = unwind_raw(g_cap, by_libunwind, 256, false);
+    uint32_t n1 = unwind_raw(g_copy, by_libunwind, 256, false);
     unwinder_use_rules(true);
     UnwindRuleStats s0 = unwinder_rule_stats();
-    uint32_t n2 = unwind_raw(g_cap, by_rules, 256, false);
+    uint32_t n2 = unwind_raw(g_copy, by_rules, 256, false);
     UnwindRuleStats s1 = unwinder_rule_stats();
-    uint32_t n3 = unwind_raw(g_cap, by_rules, 256, false);
+    uint32_t n3 = unwind_raw(g_copy, by_rules, 256, false);
     UnwindRuleStats s2 = unwinder_rule_stats();
     ASSERT_GE(n1, static_cast<uint32_t>(depth + 3));
     ASSERT_EQ(n1, n2);
@@ -185,8 +186,9 @@ TEST_F(Unwind, LibunwindSigprocmaskIsRedirected) {
 // The same chain unwinds the same way on a dumper-like thread.
 TEST_F(Unwind, ChainOnAThreadWithEverySignalBlocked) {
   outer(10);
-  uint32_t n_main = unwind_raw(g_cap, g_cap->frames, 256, false);
-  std::vector<uintptr_t> main_frames(g_cap->frames, g_cap->frames + n_main);
+  uintptr_t frames[256];
+  uint32_t n_main = unwind_raw(g_copy, frames, 256, false);
+  std::vector<uintptr_t> main_frames(frames, frames + n_main);
   std::vector<uintptr_t> blocked_frames;
   on_new_thread([&] {
     sigset_t full;
@@ -194,7 +196,7 @@ TEST_F(Unwind, ChainOnAThreadWithEverySignalBlocked) {
     pthread_sigmask(SIG_SETMASK, &full, nullptr);
     ASSERT_TRUE(unwinder_thread_keeps_signals_blocked());
     uintptr_t frames[256];
-    uint32_t n = unwind_raw(g_cap, frames, 256, false);
+    uint32_t n = unwind_raw(g_copy, frames, 256, false);
     blocked_frames.assign(frames, frames + n);
   });
   ASSERT_GE(main_frames.size(), 13u);

@@ -1,11 +1,12 @@
-// threadsnap: register and stack capture; see capture.h.
-#include "unwind/capture.h"
+// threadsnap: register and stack copies; see stack_copy.h.
+#include "unwind/stack_copy.h"
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstring>
 
-#include "preload/config.h"
+#include "base/raw.h"
 
 namespace threadsnap::detail {
 
@@ -55,68 +56,67 @@ TS_NO_ASAN void raw_copy(void* dst, uintptr_t src, size_t n) {
 }
 }  // namespace
 
-TS_NO_ASAN void copy_stack(const Record* r, Capture* c, uintptr_t sp) {
-  unsigned char* dst = slot_bytes(c);
-  size_t cap = slot_stack_capacity();
+TS_NO_ASAN void copy_stack(StackBounds b, uintptr_t sp, unsigned char* dst, size_t cap,
+                           uintptr_t* base, uint32_t* len) {
   uintptr_t lo = sp - 128;
-  c->copy_base = lo;
-  c->copy_len = 0;
-  bool on_stack = r->stack_hi && sp >= r->stack_lo && sp < r->stack_hi;
+  *base = lo;
+  *len = 0;
+  bool on_stack = b.hi && sp >= b.lo && sp < b.hi;
   // On the thread's own stack everything from sp up to the top is mapped,
   // so a plain copy cannot fault, as long as the red zone below sp lies in
   // sp's own page (the page below may be the guard, or not yet mapped on the
   // main thread's growing stack).
   if (on_stack && (lo >> 12) == (sp >> 12)) {
-    uintptr_t hi = r->stack_hi - lo > cap ? lo + cap : r->stack_hi;
+    uintptr_t hi = b.hi - lo > cap ? lo + cap : b.hi;
     raw_copy(dst, lo, hi - lo);
-    c->copy_len = static_cast<uint32_t>(hi - lo);
+    *len = static_cast<uint32_t>(hi - lo);
     return;
   }
   // Otherwise (the red zone crosses a page, an alternate signal stack, a
   // thread we did not see start): read what is mapped.
-  size_t want = on_stack && r->stack_hi - lo < cap ? r->stack_hi - lo : cap;
+  size_t want = on_stack && b.hi - lo < cap ? b.hi - lo : cap;
   long got = safe_read(lo, dst, want);
   if (got == 0) {  // the red zone's page is not mapped
     lo = sp;
     got = safe_read(lo, dst, want - 128);
   }
   if (got > 0) {
-    c->copy_base = lo;
-    c->copy_len = static_cast<uint32_t>(got);
+    *base = lo;
+    *len = static_cast<uint32_t>(got);
   } else if (got < 0 && on_stack) {
     // No process_vm_readv (seccomp): from sp's own page up is mapped.
     lo = sp & ~uintptr_t{4095};
-    uintptr_t hi = r->stack_hi - lo > cap ? lo + cap : r->stack_hi;
+    uintptr_t hi = b.hi - lo > cap ? lo + cap : b.hi;
     raw_copy(dst, lo, hi - lo);
-    c->copy_base = lo;
-    c->copy_len = static_cast<uint32_t>(hi - lo);
+    *base = lo;
+    *len = static_cast<uint32_t>(hi - lo);
   }
 }
 
-void regs_from_record(Capture* c, const Record* r) {
-  memset(c->regs, 0, sizeof(c->regs));
-  for (int reg : {kRIP, kRSP, kRBP, kRBX, kR12, kR13, kR14, kR15}) c->regs[reg] = r->regs[reg];
+void regs_from_saved(uint64_t* regs, const uint64_t* saved) {
+  memset(regs, 0, sizeof(uint64_t) * kNumRegs);
+  for (int reg : {kRIP, kRSP, kRBP, kRBX, kR12, kR13, kR14, kR15}) regs[reg] = saved[reg];
 }
 
-void regs_from_ucontext(Capture* c, const ucontext_t* uc) {
+void regs_from_ucontext(uint64_t* regs, const ucontext_t* uc) {
   const greg_t* g = uc->uc_mcontext.gregs;
-  c->regs[kRAX] = g[REG_RAX];
-  c->regs[kRDX] = g[REG_RDX];
-  c->regs[kRCX] = g[REG_RCX];
-  c->regs[kRBX] = g[REG_RBX];
-  c->regs[kRSI] = g[REG_RSI];
-  c->regs[kRDI] = g[REG_RDI];
-  c->regs[kRBP] = g[REG_RBP];
-  c->regs[kRSP] = g[REG_RSP];
-  c->regs[kR8] = g[REG_R8];
-  c->regs[kR9] = g[REG_R9];
-  c->regs[kR10] = g[REG_R10];
-  c->regs[kR11] = g[REG_R11];
-  c->regs[kR12] = g[REG_R12];
-  c->regs[kR13] = g[REG_R13];
-  c->regs[kR14] = g[REG_R14];
-  c->regs[kR15] = g[REG_R15];
-  c->regs[kRIP] = g[REG_RIP];
+  regs[kRAX] = g[REG_RAX];
+  regs[kRDX] = g[REG_RDX];
+  regs[kRCX] = g[REG_RCX];
+  regs[kRBX] = g[REG_RBX];
+  regs[kRSI] = g[REG_RSI];
+  regs[kRDI] = g[REG_RDI];
+  regs[kRBP] = g[REG_RBP];
+  regs[kRSP] = g[REG_RSP];
+  regs[kR8] = g[REG_R8];
+  regs[kR9] = g[REG_R9];
+  regs[kR10] = g[REG_R10];
+  regs[kR11] = g[REG_R11];
+  regs[kR12] = g[REG_R12];
+  regs[kR13] = g[REG_R13];
+  regs[kR14] = g[REG_R14];
+  regs[kR15] = g[REG_R15];
+  regs[kRIP] = g[REG_RIP];
 }
 
 }  // namespace threadsnap::detail

@@ -1,5 +1,5 @@
 // threadsnap: private allocator; see alloc.h.
-#include "preload/alloc.h"
+#include "base/alloc.h"
 
 #include <dlfcn.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-// threadsnap: the library's private memory (mimalloc, loaded RTLD_LOCAL so
+// threadsnap (base layer): the library's private memory (mimalloc, loaded RTLD_LOCAL so
 // that the program's malloc and operator new bind exactly as without us).
 // Used by the dumper thread only, outside any stop; falls back to mmap when
 // mimalloc is missing. NOT async-signal-safe.

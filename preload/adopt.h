@@ -1,0 +1,38 @@
+// threadsnap: threads the registry did not see start, and threads that block
+// the stop signal behind our back: both found in /proc before each dump.
+// Dumper: before stop 1 (may allocate, reads /proc); never on the stop path,
+// except read_task_status, which is Any context (a small-file read).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace threadsnap::detail {
+
+// Up to max tids of /proc/self/task; 0 without /proc. Dumper (a static
+// buffer).
+uint32_t list_tasks(pid_t* tids, uint32_t max);
+
+// /proc/self/task/TID/status of one of our threads: whether it blocks our
+// stop signal (SigBlk) and whether it is a zombie. False if it cannot be
+// read (no /proc, gone). Any context.
+bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie);
+
+// Whether /proc/self/task must be read for threads we do not know (the
+// kernel's thread count, an ended program thread or an ended foreign thread
+// says one may exist). Dumper.
+bool task_scan_needed();
+
+// Adopts every thread of /proc/self/task the registry does not know as a
+// foreign record, and forgets foreign records whose thread is gone or has
+// since been registered. Dumper; takes the registry lock.
+void adopt_foreign_threads();
+
+// Threads that did not answer the last stop, or whose skip came from /proc:
+// SigBlk is read again, so that a thread still blocking the stop signal is
+// listed via=timeout at once instead of costing every stop the timeout.
+// Dumper.
+void recheck_silent_threads();
+
+}  // namespace threadsnap::detail
