@@ -19,25 +19,35 @@ void safe_read_forbid() { g_vm_read_works.store(0, std::memory_order_relaxed); }
 long safe_read(uintptr_t addr, void* out, size_t n) {
   if (!g_vm_read_works.load(std::memory_order_relaxed)) return -1;
   // One remote iovec per page: a fault ends the copy at a page boundary
-  // instead of failing the whole element.
-  iovec local = {out, n};
-  iovec remote[32];
-  int cnt = 0;
+  // instead of failing the whole element. Eight pages per call, so that
+  // the frame stays small: this runs in our stop handler, which may be on
+  // a program's 8 KiB alternate signal stack above the program's own
+  // handler (two kernel signal frames of AT_MINSIGSTKSZ, 3.6 KiB each with
+  // AVX-512, leave under 1 KiB).
+  long total = 0;
   uintptr_t p = addr, end = addr + n;
-  while (p < end && cnt < 32) {
-    uintptr_t next = (p & ~uintptr_t{4095}) + 4096;
-    if (next > end) next = end;
-    remote[cnt++] = {reinterpret_cast<void*>(p), next - p};
-    p = next;
+  while (p < end) {
+    iovec remote[8];
+    int cnt = 0;
+    uintptr_t from = p;
+    while (p < end && cnt < 8) {
+      uintptr_t next = (p & ~uintptr_t{4095}) + 4096;
+      if (next > end) next = end;
+      remote[cnt++] = {reinterpret_cast<void*>(p), next - p};
+      p = next;
+    }
+    iovec local = {static_cast<char*>(out) + (from - addr), p - from};
+    long got = raw_syscall6(SYS_process_vm_readv, raw_getpid(), reinterpret_cast<long>(&local), 1,
+                            reinterpret_cast<long>(remote), cnt, 0);
+    if (got == -ENOSYS || got == -EPERM) {
+      g_vm_read_works.store(0, std::memory_order_relaxed);
+      return -1;
+    }
+    if (got <= 0) break;
+    total += got;
+    if (static_cast<uintptr_t>(got) < p - from) break;  // a fault: stop at that page
   }
-  local.iov_len = p - addr;
-  long got = raw_syscall6(SYS_process_vm_readv, raw_getpid(), reinterpret_cast<long>(&local), 1,
-                          reinterpret_cast<long>(remote), cnt, 0);
-  if (got == -ENOSYS || got == -EPERM) {
-    g_vm_read_works.store(0, std::memory_order_relaxed);
-    return -1;
-  }
-  return got < 0 ? 0 : got;
+  return total;
 }
 
 // Reads another thread's raw stack, redzones and dead frames included, on
