@@ -12,6 +12,8 @@
 namespace threadsnap::detail {
 
 
+uint64_t g_yield_until_ns = 0;
+
 void log_reset() { g_pid.store(raw_getpid(), std::memory_order_relaxed); }
 
 void log_path(Line& out) {

@@ -22,12 +22,18 @@ void log_msg(const char* a, const char* b = nullptr, const char* c = nullptr);
 void log_path(Line& out);
 void log_reset();
 
-// The dumper's work after stop 1 (sweep, unwinding, writing) waits for
-// nobody, so every 128 threads it gives its CPU to any program thread that
-// waits for one (sched_yield costs about a microsecond when none does).
-// Only at points where it holds no lock a program thread could want.
+// The dumper's work after stop 2 (unwinding, writing) waits for nobody, so
+// every 128 threads it gives its CPU to any program thread that waits for
+// one (sched_yield costs about a microsecond when none does), but only
+// until g_yield_until_ns (take_dump sets it 200 ms after the stops): on a
+// saturated machine each yield can cost the dumper a whole time slice, and
+// a dump must still end. Not in the sweep: while it lasts, every thread
+// that wakes copies its own stack, so a longer sweep costs the program
+// more than it gains. Only at points where the dumper holds no lock a
+// program thread could want.
+extern uint64_t g_yield_until_ns;
 inline void yield_to_program(uint32_t i) {
-  if ((i & 127) == 127) raw_syscall(SYS_sched_yield);
+  if ((i & 127) == 127 && now_ns() < g_yield_until_ns) raw_syscall(SYS_sched_yield);
 }
 
 }  // namespace threadsnap::detail

@@ -362,7 +362,6 @@ void torn_capture(uint32_t gen, uint64_t start_ns) {
 void sweep(uint32_t gen, Via via) {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
-    if (via == kViaSweep) yield_to_program(i);  // not inside stw's one stop
     Record* r = record_at(g_members[i]);
     // A frozen thread captures itself in its handler when it next runs: its
     // record's registers are not its state.
@@ -563,6 +562,7 @@ void take_dump() {
     g_active.store(0, std::memory_order_seq_cst);
     g_registry_lock.unlock();
     t.stop2_ns = now_ns() - t2;
+    g_yield_until_ns = now_ns() + 200000000ull;
     unwind_members(changed);
   } else {
     // stw: one stop for everything, unwinding included (Go before 1.19).

@@ -147,7 +147,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
   static_assert(sizeof(kVia) / sizeof(kVia[0]) == kViaCount, "a name for every Via");
   for (uint32_t i = 0; i < count; ++i) {
-    yield_to_program(i);  // after the stops in both modes
+    yield_to_program(i);  // after the stops (stw never opens the window)
     Record* r = record_at(members[i]);
     const Capture* c = slot_at(members[i]);
     if (is_abandoned(r, t.gen)) {  // its slot may still change: the record only
