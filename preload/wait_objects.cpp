@@ -27,19 +27,22 @@ uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
   if (n > FD_SETSIZE) n = FD_SETSIZE;
   int best = -1;
   if (n <= 0) return static_cast<uintptr_t>(-1);
-  size_t bytes = (static_cast<size_t>(n) + 63) / 64 * 8;
+  // A word of each set at a time, not the whole set on the stack: this runs
+  // in the stop handler too, which may have under 1 KiB of a program's
+  // alternate signal stack (see safe_read).
+  int words = (n + 63) / 64;
   for (uintptr_t set : r->wait_sets) {
     if (!set) continue;
-    uint64_t bits[FD_SETSIZE / 64];
-    long got = safe_read(set, bits, bytes);
-    if (got <= 0) continue;
-    int limit = static_cast<int>(got / 8 * 64);
-    if (limit > n) limit = n;
-    for (int fd = 0; fd < limit && (best < 0 || fd < best); ++fd)
-      if ((bits[fd / 64] >> (fd % 64)) & 1) {
-        best = fd;
-        break;
-      }
+    for (int w = 0; w < words && (best < 0 || w * 64 < best); ++w) {
+      uint64_t bits = 0;
+      if (safe_read(set + 8 * static_cast<uintptr_t>(w), &bits, 8) != 8) break;
+      for (int b = 0; b < 64 && w * 64 + b < n; ++b)
+        if ((bits >> b) & 1) {
+          if (best < 0 || w * 64 + b < best) best = w * 64 + b;
+          break;
+        }
+      if (bits) break;
+    }
   }
   return static_cast<uintptr_t>(static_cast<intptr_t>(best));
 }

@@ -566,6 +566,14 @@ TEST(RelStacks, SixteenKiBThreadStacks) {
 // show alt_spin_handler; the program does not crash, its handlers return
 // when released, and it exits 0.
 TEST(RelStacks, EightKiBAlternateSignalStacks) {
+#if defined(__SANITIZE_ADDRESS__)
+  // With AVX-512 a kernel signal frame takes AT_MINSIGSTKSZ (3,632 bytes
+  // here): our stop handler nested above the program's own handler on an
+  // 8 KiB alternate stack has under 1 KiB. Our handler's deepest path needs
+  // about 400 bytes, but about 850 under ASan's stack redzones: too close
+  // to test there (it failed once in CI). make test runs it.
+  GTEST_SKIP() << "ASan's stack redzones leave no margin on an 8 KiB alternate stack";
+#endif
   Process p;
   START(p, (RunOptions{"rel_altstack", {}, {{"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));

@@ -88,7 +88,10 @@ funcs = [y["function"] for f in own["frames"] for y in f["symbols"]]
 assert own["name"] == "rec-holder" and "slow_update" in funcs, (own["name"], funcs)
 assert own["share"] > 0.9, own["share"]
 cm = [l for l in locks if l["obj"] == CM]
-assert cm and cm[0]["wait_samples"] == 0 and cm[0]["cond_waiters"] == 8, cm
+# The condvar's mutex is taken for a moment around each condvar wait, so a
+# sample may catch a worker waiting for it (1 of 4,000 under ASan in CI);
+# it must stay a rounding error next to M, never a lock the table ranks.
+assert cm and cm[0]["wait_samples"] <= 0.01 * 8 * n and cm[0]["cond_waiters"] == 8, cm
 text = open("r.txt").read()
 rows = re.findall(r"^  (\d+)\. mutex (0x[0-9a-f]+): ([\d.]+) thread-s waited", text, re.M)
 assert rows and rows[0][1] == M, rows
