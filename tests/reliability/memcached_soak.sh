@@ -33,13 +33,7 @@ LD_PRELOAD="$LIB" THREADSNAP_DIR="$D" THREADSNAP_QUIET=1 \
   > "$TMP/mc.out" 2> "$TMP/mc.err" &
 mc=$!
 started "$mc"
-ask_version() {
-  local reply
-  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
-  [[ $reply == VERSION* ]]
-}
-for ((i = 0; i < 100; i++)); do ask_version && break; sleep 0.1; done
-ask_version || fail "memcached does not answer on port $port: $(cat "$TMP/mc.err")"
+wait_memcached "$port"
 grep -q libthreadsnap "/proc/$mc/maps" || fail "memcached runs without the library"
 workers=$(grep -lx mc-worker /proc/"$mc"/task/*/comm | cut -d/ -f5 | sort -n | tr '\n' ' ')
 [ "$(echo $workers | wc -w)" = 4 ] || fail "expected 4 mc-worker threads, got: $workers"
@@ -107,7 +101,7 @@ for ((i = 0; i < 250; i++)); do
   ls -l "/proc/$mc/fd" 2>/dev/null | grep -qF -- "-> $D/" || break
   sleep 0.02
 done
-ask_version || fail "memcached stopped answering"
+memcached_answers "$port" || fail "memcached stopped answering"
 
 # Every dump whole, with the 4 workers.
 n=0

@@ -76,3 +76,18 @@ while True:
         break
 PY
 }
+
+# memcached_answers PORT: memcached answers "version" on PORT now.
+memcached_answers() {
+  local reply
+  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
+  [[ $reply == VERSION* ]]
+}
+
+# wait_memcached PORT: waits up to 10 s for memcached to answer on PORT, or
+# fails with its stderr ($TMP/mc.err).
+wait_memcached() {
+  local i
+  for ((i = 0; i < 100; i++)); do memcached_answers "$1" && return 0; sleep 0.1; done
+  memcached_answers "$1" || fail "memcached does not answer on port $1: $(cat "$TMP/mc.err")"
+}

@@ -13,13 +13,7 @@ mkdir -p "$TMP/d"
   > "$TMP/mc.out" 2> "$TMP/mc.err" &
 pid=$!; started "$pid"
 
-ask_version() {  # ask_version: memcached answers "version" on its port
-  local reply
-  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
-  [[ $reply == VERSION* ]]
-}
-for ((i = 0; i < 100; i++)); do ask_version && break; sleep 0.1; done
-ask_version || fail "memcached does not answer on port $port: $(cat "$TMP/mc.err")"
+wait_memcached "$port"
 
 # Ground truth from the kernel: which threads are memcached's workers.
 workers=$(grep -lx mc-worker /proc/"$pid"/task/*/comm | cut -d/ -f5 | sort -n | tr '\n' ' ')
@@ -56,6 +50,6 @@ else:
 print("workers", workers, "grouped:", g["summary"])
 PY
 grep -qE '^4 threads \[epoll_wait, blocked' "$TMP/r.txt" || fail "no '4 threads [epoll_wait ...]' group in the text report"
-ask_version || fail "memcached stopped answering after the dump"
+memcached_answers "$port" || fail "memcached stopped answering after the dump"
 kill -0 "$pid" || fail "memcached died"
 ok "memcached: 4 workers in one group of 4, still serving"

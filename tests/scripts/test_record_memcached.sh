@@ -14,13 +14,7 @@ mkdir -p "$TMP/d"
 "$TS" run --dir "$TMP/d" -- memcached -t 4 -p "$port" -l 127.0.0.1 -U 0 -u "$(id -un)" \
   > "$TMP/mc.out" 2> "$TMP/mc.err" &
 pid=$!; started "$pid"
-ask_version() {
-  local reply
-  reply=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf 'version\r\n' >&3; head -n1 <&3" 2>/dev/null) || return 1
-  [[ $reply == VERSION* ]]
-}
-for ((i = 0; i < 100; i++)); do ask_version && break; sleep 0.1; done
-ask_version || fail "memcached does not answer on port $port: $(cat "$TMP/mc.err")"
+wait_memcached "$port"
 
 memcaslap -s "127.0.0.1:$port" -T 2 -c 16 -t 4s > "$TMP/load.out" 2>&1 &
 load=$!; started "$load"
@@ -58,7 +52,7 @@ assert libevent > 0.5 * tot, ("epoll_wait under libevent's event_base_loop", lib
 PY
 grep -q '\[epoll_wait\]' traces.txt && grep -q 'event_base_loop' traces.txt ||
   fail "go tool pprof -traces lacks the workers' epoll_wait stack: $(head -n 30 traces.txt)"
-ask_version || fail "memcached stopped answering after the recording"
+memcached_answers "$port" || fail "memcached stopped answering after the recording"
 left=$(ls "$TMP/d" | grep -c '^threadsnap\..*\.txt$' || true)
 [ "$left" = 0 ] || fail "$left dumps left behind in the dump directory"
 ok "memcached recorded: workers in epoll_wait under event_base_loop, still serving"
