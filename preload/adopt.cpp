@@ -117,7 +117,7 @@ bool task_scan_needed() {
 }
 
 void adopt_foreign_threads() {
-  static pid_t tids[kMaxThreads];
+  auto& tids = g_local.task_tids;
   uint32_t ntids = list_tasks(tids, kMaxThreads);
   if (!ntids) return;
   pid_t self = raw_gettid();
@@ -189,7 +189,7 @@ uint32_t list_tasks(pid_t* tids, uint32_t max) {
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd < 0) return 0;
   uint32_t n = 0;
-  static char buf[32768];
+  auto& buf = g_local.task_dirents;
   for (;;) {
     long got = raw_syscall(SYS_getdents64, fd, reinterpret_cast<long>(buf), sizeof(buf));
     if (got <= 0) break;

@@ -17,11 +17,11 @@ namespace {
 
 constexpr size_t kSize = 4096;
 constexpr auto& g_page = g_local.control_page;  // null in a fork child
-SpinFutexLock g_control_lock;
-char g_message[512];
-char g_last_dump[PATH_MAX];
-uint64_t g_dump_count = 0;
-uint64_t g_seq = 0;
+constexpr auto& g_control_lock = g_local.control_lock;
+constexpr auto& g_message = g_local.control_message;
+constexpr auto& g_last_dump = g_local.control_last_dump;
+constexpr auto& g_dump_count = g_local.control_dump_count;
+constexpr auto& g_seq = g_local.control_seq;
 
 // Writes "seq N\n" with N padded to 20 digits, so that updates never move
 // the lines after it.
@@ -39,7 +39,7 @@ constexpr size_t kHeader = sizeof("threadsnap-control 1\n") - 1;
 void publish_locked() {
   if (!g_page) return;
   // The body first into a buffer, then: seq odd, body, seq even.
-  static char body[kSize];
+  auto& body = g_local.control_body;
   size_t n = 0;
   auto add = [&](const char* s) {
     while (*s && n < kSize - kHeader - 26 - 8) body[n++] = *s++;

@@ -38,12 +38,12 @@ namespace threadsnap::detail {
 
 namespace {
 
-uint32_t g_members[kMaxThreads];    // record indices of the current dump
+constexpr auto& g_members = g_local.members;  // record indices of the current dump
 uint32_t g_member_count = 0;
-uint32_t g_signalled[kMaxThreads];  // members signalled at stop 1
+constexpr auto& g_signalled = g_local.signalled;  // members signalled at stop 1
 uint32_t g_signalled_count = 0;
-uint32_t g_lock_waiters[kMaxThreads];  // members blocked on a mutex/rwlock
-uint32_t g_lock_waiter_calls[kMaxThreads];  // ...and the call each was in at the cut
+constexpr auto& g_lock_waiters = g_local.lock_waiters;  // members blocked on a mutex/rwlock
+constexpr auto& g_lock_waiter_calls = g_local.lock_waiter_calls;  // ...and the call each was in at the cut
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
@@ -116,13 +116,14 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   c->interrupted = 0;
   c->copy_len = 0;
   if (kind == kBlocked) {
-    c->obj = r->obj;
-    c->obj2 = r->obj2;
+    const CallDetail& d = call_detail(r);
+    c->obj = d.obj;
+    c->obj2 = d.obj2;
     if (is_fd_array_wait(call)) {  // the caller's pointers: the fd, read safely
       c->obj = resolve_fd_wait(r, call);
       c->obj2 = 0;
     }
-    c->since_ns = r->since_ns;
+    c->since_ns = d.since_ns;
   } else {
     c->obj = c->obj2 = 0;
     c->since_ns = 0;
@@ -142,7 +143,7 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   Capture* c = slot_at(r->index);
   uint32_t w = g_state[r->index].load(std::memory_order_relaxed);
   Kind k = state_kind(w) == kBlocked ? kBlocked : kRunning;
-  capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? r->call : 0);
+  capture_header(r, c, gen, mode_via(kViaSignal), k, k == kBlocked ? call_detail(r).call : 0);
   regs_from_ucontext(c->regs, uc);
   c->interrupted = 1;
   copy_to_slot(r, c);
@@ -150,8 +151,9 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
 
 void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
   Capture* c = slot_at(r->index);
-  capture_header(r, c, gen, via, kBlocked, r->call);
-  regs_from_saved(c->regs, r->regs);
+  const CallDetail& d = call_detail(r);
+  capture_header(r, c, gen, via, kBlocked, d.call);
+  regs_from_saved(c->regs, d.regs);
   copy_to_slot(r, c);
 }
 
@@ -185,8 +187,8 @@ bool try_claim(Record* r, uint32_t gen) {
 // captures itself in the handler when it next runs; the dump waits for that
 // as it waits for the sweep (bounded by the stop timeout).
 constexpr uint64_t kFrozenWindowNs = 10000;
-uint64_t g_sig_clock[kMaxThreads];  // per signalled member: last CPU clock read
-uint64_t g_sig_since[kMaxThreads];  // when it last moved (CLOCK_MONOTONIC)
+constexpr auto& g_sig_clock = g_local.sig_clock;  // per signalled member: last CPU clock read
+constexpr auto& g_sig_since = g_local.sig_since;  // when it last moved (CLOCK_MONOTONIC)
 uint32_t g_frozen_count = 0;        // judged frozen in this dump
 
 // The CPU time of a thread of this process, or ~0 if it is gone.

@@ -246,18 +246,29 @@ void* dumper_main(void*) {
   return nullptr;
 }
 
+// The dumper runs on g_local's stack (preload/process_local.h), one at a
+// time: a dumper that ended (step aside, no program thread left) may still
+// be on it in glibc's exit path, so it is joined first. It has published
+// state 0 as its last act, so the join is short; bounded all the same.
 bool start_dumper_now() {
+  if (pthread_t old = g_local.dumper_thread) {
+    timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    if (pthread_timedjoin_np(old, nullptr, &until) != 0) return false;
+    g_local.dumper_thread = 0;
+  }
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setstack(&attr, g_local.dumper_stack, sizeof(g_local.dumper_stack));
   pthread_t t;
   int rc = real_pthread_create(&t, &attr, dumper_main, nullptr);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc == 0) g_local.dumper_thread = t;
   return rc == 0;
 }
 
@@ -269,6 +280,7 @@ void ensure_dumper() {
   int expected = 0;
   if (!g_dumper_state.compare_exchange_strong(expected, 1)) return;
   g_entry_work.fetch_and(~kWorkDumper, std::memory_order_seq_cst);
+  registry_settle_fork();  // a fork child's first dumper
   control_create_once();  // a fork child may have none yet
   g_dumper_leave.store(0, std::memory_order_seq_cst);
   if (!start_dumper_now()) {
@@ -398,24 +410,35 @@ TS_NO_ASAN uintptr_t innermost_signal_frame() {
   return 0;
 }
 
+// What a fork child pays for us here is what a pre-forking server pays per
+// child (issue 11: fork + exit + wait within 1.2x of plain): one fault for
+// this code's page, one for g_local's first page, one getpid. With g_local
+// wiped on fork, the gate, the dumper's words, the writer's and the
+// control's read as zero already and are not even read; the forking
+// thread's record is settled later (registry_settle_fork).
 void atfork_child() {
   if (uintptr_t f = innermost_signal_frame()) t_prefork_frame = f;
   else if (t_prefork_frame) t_prefork_frame = 0;
-  set_in_child(g_gate_pending, 0);
-  set_in_child(g_dump_running, 0);
+  // First a write: a first read of a wiped page would map the zero page,
+  // and the write after it fault again.
+  g_pid.store(static_cast<pid_t>(raw_getpid()), std::memory_order_relaxed);
+  g_entry_work.store(kWorkRecord, std::memory_order_relaxed);
+  if (!g_local_wiped) {
+    set_in_child(g_gate_pending, 0);
+    set_in_child(g_dump_running, 0);
+    set_in_child(g_dumper_state, 0);
+    set_in_child(g_dumper_tid, 0);
+    set_in_child(g_dump_wanted, 0);
+    set_in_child(g_dumper_leave, 0);
+    if (g_local.dumper_thread) g_local.dumper_thread = 0;  // the parent's
+    writer_after_fork_child();
+    control_after_fork_child();
+  }
   // Only this thread exists now: a clean registry and no dumper (one starts
   // when this process creates a thread or is asked for a dump). A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
   set_in_child(g_live_threads, t_self ? 1 : 0);
-  writer_after_fork_child();
-  set_in_child(g_dumper_state, 0);
-  set_in_child(g_dumper_tid, 0);
-  set_in_child(g_dump_wanted, 0);
-  set_in_child(g_dumper_leave, 0);
-  log_reset();
-  control_after_fork_child();
-  g_entry_work.store(kWorkRecord, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -552,7 +575,9 @@ void ensure_init() {
   });
 }
 
+static bool tsx_nodumper = getenv("TSX_NODUMPER");
 void program_starts_thread() {
+  if (tsx_nodumper) return;
   if (g_dumper_state.load(std::memory_order_relaxed) == 0) ensure_dumper();
 }
 
@@ -571,7 +596,7 @@ __attribute__((constructor)) static void threadsnap_init() {
   install_handlers();
   control_create_once();
   if (g_disabled) return;
-  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  if (!getenv("TSX_NOATFORK")) pthread_atfork(atfork_prepare, atfork_parent, getenv("TSX_NOCHILD") ? nullptr : atfork_child);
   // Loaded late (dlopen) into a process that has threads already, which we
   // did not see start: it is multi-threaded anyway.
   if (kernel_thread_count() > 1) ensure_dumper();

@@ -14,13 +14,13 @@ namespace {
 
 // Per lock waiter of the current dump: the owner read at the cut, with the
 // mutex type in the top two bits.
-uint32_t g_lock_owner[kMaxThreads];
+constexpr auto& g_lock_owner = g_local.lock_owner;
 
 // Whether the thread of c is still in the wait c recorded, asleep (state S
 // in /proc/self/task/TID/stat), rather than just past a lock it has taken.
 bool still_asleep_in(const Record* r, uint32_t index, const Capture* c) {
   uint32_t w = g_state[index].load(std::memory_order_acquire);
-  if (state_kind(w) != kBlocked || state_call(w) != c->call || r->since_ns != c->since_ns)
+  if (state_kind(w) != kBlocked || state_call(w) != c->call || call_detail(r).since_ns != c->since_ns)
     return false;
   Line path;
   path.s("/proc/self/task/").u(static_cast<uint64_t>(c->tid)).s("/stat");

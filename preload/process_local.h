@@ -18,20 +18,44 @@
 // compared with it) and the records themselves are inherited as they are.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
 
 #include "base/raw.h"
+#include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
 inline constexpr uint32_t kMaxThreads = 65536;
 inline constexpr uint32_t kMaxForeign = 4096;
 inline constexpr uint32_t kExitedRing = 1024;
+inline constexpr size_t kDumperStackBytes = 256 * 1024;
+
+// What a thread blocked in a wrapped call is waiting for, written by the
+// thread before it publishes kBlocked (shim/block_scope.h), read by captures.
+// Per record index, in g_local: a wrapped call after a fork (waitpid in the
+// parent) then writes no page that the fork made copy-on-write.
+struct CallDetail {
+  uint32_t call;
+  uintptr_t obj, obj2;
+  uintptr_t wait_sets[3];  // select/pselect: the read, write, except sets
+  uint64_t since_ns;
+  uint64_t regs[kNumRegs];  // rip rsp rbp rbx r12-r15 saved in the wrapper
+};
 
 struct alignas(4096) ProcessLocal {
+  // --- the dumper thread's stack, under a guard page ---
+  // Not a stack of glibc's: that would be two more mappings for every fork
+  // to copy, its used pages copied too, and a fork child would write each
+  // page holding a thread descriptor of glibc's (its list of stacks), where
+  // a stack given by the caller is left alone. Here a fork copies none of it
+  // and the child, which has no dumper, never touches it.
+  // process_local_init() makes the guard page inaccessible.
+  unsigned char dumper_guard[4096] = {};
+  unsigned char dumper_stack[kDumperStackBytes] = {};
   // --- first page: the words fork touches, then the first state words ---
   // preload/entry.cpp: the fork/dump gate and the dumper's life.
   std::atomic<uint32_t> gate_pending{0};
@@ -39,10 +63,14 @@ struct alignas(4096) ProcessLocal {
   std::atomic<uint32_t> gate_sleeper{0};
   std::atomic<int> dumper_state{0};   // 0 none, 1 being started, 2 running
   std::atomic<pid_t> dumper_tid{0};
+  pthread_t dumper_thread = 0;        // joinable; joined before the next one starts
   std::atomic<int> dump_wanted{0};
   std::atomic<int> dumper_leave{0};
   std::atomic<int> entry_work{0};     // kWork* (preload/entry.h)
   std::atomic<pid_t> pid{0};          // g_pid (preload/common.h's comment)
+  // In a fork child: index + 1 of the forking thread's record, whose own
+  // words are set later (registry_settle_fork); 0 otherwise.
+  std::atomic<uint32_t> fork_settle{0};
   // preload/registry.cpp.
   SpinFutexLock registry_lock;
   std::atomic<uint32_t> active{0};
@@ -66,6 +94,29 @@ struct alignas(4096) ProcessLocal {
   uint32_t zombies[kMaxThreads] = {};
   std::atomic<uint32_t> foreign[kMaxForeign] = {};  // record index + 1; 0 = empty
   pid_t exited[kExitedRing] = {};
+  CallDetail calls[kMaxThreads] = {};
+  // --- preload/control.cpp: what the control record shows ---
+  SpinFutexLock control_lock;
+  uint64_t control_seq = 0;
+  uint64_t control_dump_count = 0;
+  char control_message[512] = {};
+  char control_last_dump[4096] = {};  // PATH_MAX
+  char control_body[4096] = {};       // publish scratch, under control_lock
+  // --- the dumper's scratch: meaningful during one dump only, and no dump
+  // crosses a fork (the gate). Here the pages a dump touched are never
+  // copied by a later fork.
+  // preload/coordinator.cpp.
+  uint32_t members[kMaxThreads] = {};
+  uint32_t signalled[kMaxThreads] = {};
+  uint32_t lock_waiters[kMaxThreads] = {};
+  uint32_t lock_waiter_calls[kMaxThreads] = {};
+  uint64_t sig_clock[kMaxThreads] = {};
+  uint64_t sig_since[kMaxThreads] = {};
+  // preload/owners.cpp.
+  uint32_t lock_owner[kMaxThreads] = {};
+  // preload/adopt.cpp.
+  pid_t task_tids[kMaxThreads] = {};
+  char task_dirents[32768] = {};
 };
 
 // constinit (registry.cpp): zero before any constructor of ours runs.

@@ -20,9 +20,16 @@ __attribute__((section(".lbss.threadsnap_local"))) constinit ProcessLocal g_loca
 bool g_local_wiped = false;
 
 bool process_local_init() {
+  long base = reinterpret_cast<long>(&g_local);
+  // Mostly untouched address space (arrays sized for 65,536 threads): never
+  // backed by huge pages, where transparent huge pages are "always".
+  raw_syscall(SYS_madvise, base, sizeof(g_local), MADV_NOHUGEPAGE);
+  // The dumper's stack overflows into a fault, not into our state.
+  if (raw_syscall(SYS_mprotect, reinterpret_cast<long>(g_local.dumper_guard),
+                  sizeof(g_local.dumper_guard), PROT_NONE) != 0)
+    log_msg("warning: no guard page below the dumper's stack");
   if (g_config.test_no_wipeonfork) return false;
-  g_local_wiped = raw_syscall(SYS_madvise, reinterpret_cast<long>(&g_local), sizeof(g_local),
-                              MADV_WIPEONFORK) == 0;
+  g_local_wiped = raw_syscall(SYS_madvise, base, sizeof(g_local), MADV_WIPEONFORK) == 0;
   return g_local_wiped;
 }
 
@@ -104,6 +111,7 @@ void registry_configure(size_t stack_copy_bytes) {
 
 Record* registry_add(Kind initial, bool foreign) {
   if (TS_UNLIKELY(!g_slot_size)) return nullptr;  // before start-up: untracked
+  registry_settle_fork();
   uint32_t index;
   if (g_free_top) {
     index = g_free[--g_free_top];
@@ -138,6 +146,7 @@ Record* registry_add(Kind initial, bool foreign) {
 }
 
 void registry_release(Record* r) {
+  registry_settle_fork();
   uint32_t index = r->index;
   if (!r->foreign) g_tracked_exits.fetch_add(1, std::memory_order_relaxed);
   if (!r->foreign && g_live_threads.fetch_sub(1, std::memory_order_seq_cst) == 1)
@@ -255,17 +264,21 @@ void set_if_differs(std::atomic<T>& x, V v) {
 void registry_after_fork_child() {
   // Only the forking thread survives. Its record keeps its index; all the
   // others are free. No other thread exists, so no atomics are contended.
-  // With g_local wiped on fork (preload/process_local.h) the counts, lists
-  // and state words read as zero here and the sets below write only the
-  // high-water mark and this thread's state word, all on g_local's first
-  // page when this thread is the first record (the main thread).
-  g_registry_lock.reset();
-  set_if_differs(g_active, 0);
-  set_if_differs(g_busy, 0);
-  set_if_differs(g_zombie_count, 0);
-  if (g_foreign_count.load()) {
-    for (uint32_t i = 0; i < kMaxForeign; ++i) set_if_differs(g_foreign[i], 0);
-    g_foreign_count.store(0);
+  // With g_local wiped on fork (preload/process_local.h) the locks, counts,
+  // lists and state words read as zero here: nothing of them is read (a
+  // read of a wiped page maps the zero page, a fault of its own) and the
+  // sets below write only the high-water mark and this thread's state word,
+  // on g_local's first page when this thread is among the first records
+  // (the main thread is record 0).
+  if (!g_local_wiped) {
+    g_registry_lock.reset();
+    set_if_differs(g_active, 0);
+    set_if_differs(g_busy, 0);
+    set_if_differs(g_zombie_count, 0);
+    if (g_foreign_count.load()) {
+      for (uint32_t i = 0; i < kMaxForeign; ++i) set_if_differs(g_foreign[i], 0);
+      g_foreign_count.store(0);
+    }
   }
   // Records at or above the new high-water mark are handed out again by
   // registry_add (which constructs them anew) as the child creates threads;
@@ -288,14 +301,23 @@ void registry_after_fork_child() {
   // its scope restores the depth it found on entry (0), not a decrement.
   if (t_depth) t_depth = 0;
   if (self) {
-    self->tid.store(raw_gettid());
-    set_if_differs(self->claimed, g_gen.load());
-    set_if_differs(self->done, g_gen.load());
-    set_if_differs(self->zombie, false);
-    set_if_differs(self->foreign, false);
     set_if_differs(g_state[self->index], state_word(kRunning));
+    g_local.fork_settle.store(self->index + 1, std::memory_order_relaxed);
   }
   set_if_differs(g_release, g_gen.load());
+}
+
+void registry_settle_fork() {
+  uint32_t s = g_local.fork_settle.load(std::memory_order_acquire);
+  if (TS_LIKELY(!s)) return;
+  // The forking thread is the child's main thread: its tid is the pid.
+  Record* self = record_at(s - 1);
+  set_if_differs(self->tid, g_pid.load(std::memory_order_relaxed));
+  set_if_differs(self->claimed, g_gen.load());
+  set_if_differs(self->done, g_gen.load());
+  set_if_differs(self->zombie, false);
+  set_if_differs(self->foreign, false);
+  g_local.fork_settle.store(0, std::memory_order_release);
 }
 
 }  // namespace threadsnap::detail

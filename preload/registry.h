@@ -97,12 +97,7 @@ struct alignas(64) Record {
   size_t stack_size = 0;                 // from the creator's attributes
   void* (*start_fn)(void*) = nullptr;
   void* start_arg = nullptr;
-  // Blocked-call details, written by the owner before it publishes kBlocked.
-  uint32_t call = 0;
-  uintptr_t obj = 0, obj2 = 0;
-  uintptr_t wait_sets[3] = {};  // select/pselect: the read, write, except sets
-  uint64_t since_ns = 0;
-  uint64_t regs[kNumRegs] = {};  // rip rsp rbp rbx r12-r15 saved in the wrapper
+  // The blocked-call details are in g_local: call_detail(r).
   char name[16] = {};
 };
 
@@ -126,6 +121,8 @@ inline constexpr auto& g_live_threads = g_local.live_threads;
 inline constexpr auto& g_tracked_exits = g_local.tracked_exits;
 inline constexpr auto& g_foreign_count = g_local.foreign_count;  // foreign records in use
 extern bool g_disabled;                   // set when start-up failed: pass through
+
+inline CallDetail& call_detail(const Record* r) { return g_local.calls[r->index]; }
 
 // constinit: no dynamic initializer, so no TLS wrapper call on each access.
 extern constinit thread_local Record* t_self TS_TLS;
@@ -167,6 +164,11 @@ Record* registry_add(Kind initial, bool foreign);
 void registry_release(Record* r);          // the thread is gone
 void registry_init_main_thread();
 void registry_after_fork_child();          // only the calling thread survives
+// In a fork child, before its first thread start, release or dumper: the
+// forking thread's record words (tid, generations, foreign), which the fork
+// handler leaves alone so that a child that only execs or exits never
+// writes (and copies) that record's page. A no-op elsewhere; idempotent.
+void registry_settle_fork();
 bool registry_recently_exited(pid_t tid);  // under the registry lock
 Record* registry_find_foreign(pid_t tid);  // Any context.
 void registry_release_zombies();           // the dumper, after a dump; clears g_busy

@@ -17,13 +17,14 @@ bool is_fd_array_wait(uint32_t call) {
 }
 
 uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
+  const CallDetail& d = call_detail(r);
   if (call == kCall_poll || call == kCall_ppoll) {
-    if (!r->obj2) return static_cast<uintptr_t>(-1);
+    if (!d.obj2) return static_cast<uintptr_t>(-1);
     int fd = -1;
-    if (safe_read(r->obj + offsetof(struct pollfd, fd), &fd, sizeof(fd)) != sizeof(fd)) fd = -1;
+    if (safe_read(d.obj + offsetof(struct pollfd, fd), &fd, sizeof(fd)) != sizeof(fd)) fd = -1;
     return static_cast<uintptr_t>(static_cast<intptr_t>(fd));
   }
-  int n = static_cast<int>(r->obj);
+  int n = static_cast<int>(d.obj);
   if (n > FD_SETSIZE) n = FD_SETSIZE;
   int best = -1;
   if (n <= 0) return static_cast<uintptr_t>(-1);
@@ -31,7 +32,7 @@ uintptr_t resolve_fd_wait(const Record* r, uint32_t call) {
   // in the stop handler too, which may have under 1 KiB of a program's
   // alternate signal stack (see safe_read).
   int words = (n + 63) / 64;
-  for (uintptr_t set : r->wait_sets) {
+  for (uintptr_t set : d.wait_sets) {
     if (!set) continue;
     for (int w = 0; w < words && (best < 0 || w * 64 < best); ++w) {
       uint64_t bits = 0;

@@ -42,12 +42,13 @@ class BlockScope {
   TS_ALWAYS_INLINE BlockScope(Record* r, uint32_t call, uintptr_t obj, uintptr_t obj2)
       : r_(r), prev_depth_(t_depth) {
     t_depth = prev_depth_ + 1;
-    r->call = call;
-    r->obj = obj;
-    r->obj2 = obj2;
+    CallDetail& d = call_detail(r);
+    d.call = call;
+    d.obj = obj;
+    d.obj2 = obj2;
     g_obj[r->index].store(obj, std::memory_order_relaxed);
-    r->since_ns = now_ns();
-    TS_SAVE_REGS(r->regs);
+    d.since_ns = now_ns();
+    TS_SAVE_REGS(d.regs);
     g_state[r->index].store(state_word(kBlocked, call), std::memory_order_seq_cst);
     if (TS_UNLIKELY(g_active.load(std::memory_order_seq_cst))) settle_on_entry(r);
     if (TS_UNLIKELY(g_entry_work.load(std::memory_order_relaxed))) entry_work_slow();

@@ -84,7 +84,7 @@ void before_jump(struct __jmp_buf_tag* env) {
   if (TS_LIKELY(!r || !t_depth) || !layout_ok()) return;
   int saved = errno;
   uintptr_t target = jmpbuf_rsp(env);
-  uintptr_t scope_sp = r->regs[kRSP];
+  uintptr_t scope_sp = call_detail(r).regs[kRSP];
   bool known = r->stack_lo && r->stack_hi;
   if (target > scope_sp && (!known || on_own_stack(r, target))) leave_abandoned_scope(r);
   errno = saved;
@@ -114,7 +114,7 @@ bool outer_scope_live(Record* r, uintptr_t frame) {
   // A live scope's frame is above us (a handler runs below the frame it
   // interrupted) or we are on another stack (sigaltstack). At or above the
   // scope's saved rsp on the thread's own stack, its frame is gone.
-  if (!on_own_stack(r, frame) || frame <= r->regs[kRSP]) return true;
+  if (!on_own_stack(r, frame) || frame <= call_detail(r).regs[kRSP]) return true;
   int saved = errno;
   leave_abandoned_scope(r);
   errno = saved;

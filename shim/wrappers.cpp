@@ -85,9 +85,10 @@ inline bool clock_abstime_ok(clockid_t c, const struct timespec* ts) {
 // select/pselect: keeps the set pointers for a capture to read (never read
 // here: the kernel validates them) and returns nfds as the call's obj.
 inline uintptr_t select_sets(Record* self, int n, fd_set* r, fd_set* w, fd_set* e) {
-  self->wait_sets[0] = reinterpret_cast<uintptr_t>(r);
-  self->wait_sets[1] = reinterpret_cast<uintptr_t>(w);
-  self->wait_sets[2] = reinterpret_cast<uintptr_t>(e);
+  CallDetail& d = call_detail(self);
+  d.wait_sets[0] = reinterpret_cast<uintptr_t>(r);
+  d.wait_sets[1] = reinterpret_cast<uintptr_t>(w);
+  d.wait_sets[2] = reinterpret_cast<uintptr_t>(e);
   return static_cast<uintptr_t>(n);
 }
 }  // namespace

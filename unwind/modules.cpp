@@ -7,12 +7,18 @@
 
 #include <cstring>
 
+#include "base/alloc.h"
+
 namespace threadsnap::detail {
 
 namespace {
 
+// Allocated by the first refresh, on the dumper: a static table would put
+// 1.4 MB of .bss between the library's few hot words, spreading them over
+// more page tables for every fork to copy.
 constexpr uint32_t kMaxModules = 2048;
-Module g_modules[kMaxModules];
+Module* g_modules = nullptr;
+uint32_t g_capacity = 0;
 uint32_t g_count = 0;
 unsigned long long g_adds = ~0ull, g_subs = ~0ull;
 char g_exe_path[512];
@@ -43,7 +49,7 @@ void read_build_id(const dl_phdr_info* info, Module* m) {
 }
 
 int collect(dl_phdr_info* info, size_t, void*) {
-  if (g_count >= kMaxModules) return 1;
+  if (g_count >= g_capacity) return 1;
   Module* m = &g_modules[g_count];
   memset(m, 0, sizeof(*m));
   m->bias = info->dlpi_addr;
@@ -73,6 +79,23 @@ int collect(dl_phdr_info* info, size_t, void*) {
   return 0;
 }
 
+int count_one(dl_phdr_info*, size_t, void* out) {
+  ++*static_cast<uint32_t*>(out);
+  return 0;
+}
+
+// Room for `n` modules and some more (dlopen meanwhile). False if none.
+bool ensure_capacity(uint32_t n) {
+  if (n > kMaxModules) n = kMaxModules;
+  if (n <= g_capacity) return true;
+  uint32_t want = n + 16 < kMaxModules ? n + 16 : kMaxModules;
+  auto* p = static_cast<Module*>(ts_realloc(g_modules, want * sizeof(Module)));
+  if (!p) return g_capacity != 0;
+  g_modules = p;
+  g_capacity = want;
+  return true;
+}
+
 int counters(dl_phdr_info* info, size_t size, void* out) {
   auto* c = static_cast<unsigned long long*>(out);
   if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
@@ -92,6 +115,9 @@ bool modules_refresh() {
     ssize_t n = readlink("/proc/self/exe", g_exe_path, sizeof(g_exe_path) - 1);
     g_exe_path[n > 0 ? n : 0] = 0;
   }
+  uint32_t n = 0;
+  dl_iterate_phdr(count_one, &n);
+  if (!ensure_capacity(n)) return false;
   g_count = 0;
   dl_iterate_phdr(collect, nullptr);
   g_adds = c[0];

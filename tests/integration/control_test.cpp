@@ -205,12 +205,131 @@ TEST(Host, ProcessLocalPagesAreWipedOnFork) {
   Process p;
   START(p, (RunOptions{"host_single", {}, {}}));
   WAIT_READY(p, seconds(10));
-  EXPECT_EQ(WipeOnForkMappings(p.pid()), 1);
+  EXPECT_GE(WipeOnForkMappings(p.pid()), 1);
   Process q;
   START(q, (RunOptions{"host_single", {}, {{"THREADSNAP_TEST_NO_WIPEONFORK", "1"}}}));
   WAIT_READY(q, seconds(10));
   EXPECT_EQ(WipeOnForkMappings(q.pid()), 0);
   for (Process* x : {&p, &q}) {
+    x->Write("quit\n");
+    int status = 0;
+    EXPECT_TRUE(x->WaitExit(seconds(10), &status));
+  }
+}
+
+// The mappings of pid, in order: start, end, permissions, VmFlags.
+struct Mapping {
+  uintptr_t lo = 0, hi = 0;
+  std::string perms, flags;
+};
+std::vector<Mapping> Mappings(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::vector<Mapping> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmFlags:", 0) == 0 && !out.empty()) {
+      out.back().flags = line.substr(8) + " ";
+      continue;
+    }
+    size_t dash = line.find('-'), sp = line.find(' ');
+    if (dash == std::string::npos || sp == std::string::npos || dash > sp) continue;
+    if (line.find_first_not_of("0123456789abcdef") != dash) continue;
+    Mapping m;
+    m.lo = std::stoull(line.substr(0, dash), nullptr, 16);
+    m.hi = std::stoull(line.substr(dash + 1, sp - dash - 1), nullptr, 16);
+    m.perms = line.substr(sp + 1, 4);
+    out.push_back(m);
+  }
+  return out;
+}
+
+// The dumper thread's stack pointer while it waits, from
+// /proc/PID/task/TID/syscall ("NR args... sp pc"); 0 until it waits.
+uintptr_t DumperWaitingSp(pid_t pid) {
+  for (pid_t tid : TaskIds(pid)) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
+    std::ifstream comm(dir + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "threadsnap") continue;
+    std::ifstream sc(dir + "/syscall");
+    std::vector<std::string> f;
+    for (std::string w; sc >> w;) f.push_back(w);
+    if (f.size() < 3 || f[0] == "running" || f[0] == "-1") return 0;
+    return std::stoull(f[f.size() - 2], nullptr, 16);
+  }
+  return 0;
+}
+
+// The dumper runs on a stack of the library's own, in the wiped-on-fork
+// pages (a fork copies none of it and a child never writes it; a stack of
+// glibc's was two more mappings for every fork to copy, and a page each
+// child wrote), with an inaccessible page below it.
+TEST(Host, DumperStackIsWipedOnForkAboveAGuardPage) {
+  Process p;
+  START(p, (RunOptions{"fork_faults", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  uintptr_t sp = 0;
+  ASSERT_TRUE(WaitUntil([&] { return (sp = DumperWaitingSp(p.pid())) != 0; }, seconds(10)))
+      << "no waiting thread named threadsnap";
+  std::vector<Mapping> maps = Mappings(p.pid());
+  size_t i = 0;
+  while (i < maps.size() && !(maps[i].lo <= sp && sp < maps[i].hi)) ++i;
+  ASSERT_LT(i, maps.size()) << "sp " << std::hex << sp << " in no mapping";
+  EXPECT_NE(maps[i].flags.find(" wf "), std::string::npos) << "the dumper's stack mapping: " << maps[i].flags;
+  ASSERT_GT(i, 0u);
+  EXPECT_EQ(maps[i - 1].hi, maps[i].lo);
+  EXPECT_EQ(maps[i - 1].perms, "---p") << "below the dumper's stack";
+  p.Write("quit\n");
+  int status = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &status));
+}
+
+// "faults child C parent P" of fork_faults after `rounds` forks.
+bool ForkFaults(Process& p, int rounds, long* child, long* parent) {
+  size_t from = p.LineCount();
+  p.Write("measure " + std::to_string(rounds) + "\n");
+  auto l = p.WaitForPrefix("faults child ", seconds(60), from);
+  return l && sscanf(l->c_str(), "faults child %ld parent %ld", child, parent) == 2;
+}
+
+// Issue 11: a pre-forking server pays per child what we add to fork +
+// _exit + waitpid, and most of that is page faults: every page of ours a
+// child writes, and every page of ours the parent writes after a fork (its
+// next wrapped call), is a copy-on-write fault. The child pays for our fork
+// handler's code page and one page of its state, and the lookup of a symbol
+// in one more library; the parent pays nothing: the wrapped waitpid writes
+// only wiped-on-fork pages. After a dump, one fault more on each side:
+// glibc gave the dumper a malloc arena of its own (dlopen of the helpers),
+// and every fork unlocks every arena in both processes (README, fork cost).
+// Faults are counted, not timed (make bench times it).
+TEST(Host, ForkCostsFewPageFaults) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "fork children under GCC 12's libasan: see RelFork";
+#endif
+  constexpr int kRounds = 200;
+  Process plain;
+  START(plain, (RunOptions{"fork_faults", {}, {}, false}));
+  WAIT_READY(plain, seconds(10));
+  long plain_child = 0, plain_parent = 0;
+  ASSERT_TRUE(ForkFaults(plain, kRounds, &plain_child, &plain_parent)) << JoinLines(plain.Lines());
+  Process p;
+  START(p, (RunOptions{"fork_faults", {}, {}}));
+  WAIT_READY(p, seconds(10));
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      Dump d;
+      std::string err;
+      ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
+    }
+    long child = 0, parent = 0;
+    ASSERT_TRUE(ForkFaults(p, kRounds, &child, &parent)) << JoinLines(p.Lines()) << p.Stderr();
+    // In hundredths of a fault per fork. The child's count moves by one or
+    // two with the address-space layout, plain or not.
+    EXPECT_LE(child, plain_child + 500 + 100 * round) << (round ? "after a dump" : "before any dump");
+    EXPECT_LE(parent, plain_parent + 50 + 100 * round) << (round ? "after a dump" : "before any dump");
+  }
+  for (Process* x : {&plain, &p}) {
     x->Write("quit\n");
     int status = 0;
     EXPECT_TRUE(x->WaitExit(seconds(10), &status));
