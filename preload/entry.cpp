@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -246,10 +247,40 @@ void* dumper_main(void*) {
   return nullptr;
 }
 
-// The dumper runs on g_local's stack (preload/process_local.h), one at a
-// time: a dumper that ended (step aside, no program thread left) may still
-// be on it in glibc's exit path, so it is joined first. It has published
-// state 0 as its last act, so the join is short; bounded all the same.
+// The dumper's stack: a mapping of the library's own, wiped on fork, above
+// an inaccessible guard page. Not a stack of glibc's: that is a mapping
+// whose used pages every fork copies, and a fork child writes the thread
+// descriptor of every stack of glibc's (its list of stacks), where a stack
+// given by the caller is left alone; here a fork copies nothing and the
+// child, which has no dumper, never touches it. Not in the library's
+// writable segment either (it was, for a while): a PROT_NONE page there
+// crashes whoever scans the writable segments of every loaded object
+// (LeakSanitizer did; so would the Boehm collector). Made once, reused by
+// every later dumper (the child's mapping is its own, zeroed).
+constexpr size_t kDumperStackBytes = 256 * 1024;
+unsigned char* g_dumper_stack = nullptr;
+
+unsigned char* dumper_stack() {
+  if (g_dumper_stack) return g_dumper_stack;
+  size_t total = 4096 + kDumperStackBytes;
+  void* p = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                 -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto* stack = static_cast<unsigned char*>(p) + 4096;
+  if (mprotect(stack, kDumperStackBytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, total);
+    return nullptr;
+  }
+  madvise(p, total, MADV_WIPEONFORK);  // where refused, a fork copies its used pages
+  madvise(stack, kDumperStackBytes, MADV_NOHUGEPAGE);
+  g_dumper_stack = stack;
+  return stack;
+}
+
+// One dumper at a time on that stack: a dumper that ended (step aside, no
+// program thread left) may still be on it in glibc's exit path, so it is
+// joined first. It has published state 0 as its last act, so the join is
+// short; bounded all the same.
 bool start_dumper_now() {
   if (pthread_t old = g_local.dumper_thread) {
     timespec until;
@@ -263,7 +294,8 @@ bool start_dumper_now() {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstack(&attr, g_local.dumper_stack, sizeof(g_local.dumper_stack));
+  if (unsigned char* stack = dumper_stack()) pthread_attr_setstack(&attr, stack, kDumperStackBytes);
+  else pthread_attr_setstacksize(&attr, kDumperStackBytes);  // glibc's, then
   pthread_t t;
   int rc = real_pthread_create(&t, &attr, dumper_main, nullptr);
   pthread_attr_destroy(&attr);

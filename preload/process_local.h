@@ -32,7 +32,6 @@ namespace threadsnap::detail {
 inline constexpr uint32_t kMaxThreads = 65536;
 inline constexpr uint32_t kMaxForeign = 4096;
 inline constexpr uint32_t kExitedRing = 1024;
-inline constexpr size_t kDumperStackBytes = 256 * 1024;
 
 // What a thread blocked in a wrapped call is waiting for, written by the
 // thread before it publishes kBlocked (shim/block_scope.h), read by captures.
@@ -47,15 +46,6 @@ struct CallDetail {
 };
 
 struct alignas(4096) ProcessLocal {
-  // --- the dumper thread's stack, under a guard page ---
-  // Not a stack of glibc's: that would be two more mappings for every fork
-  // to copy, its used pages copied too, and a fork child would write each
-  // page holding a thread descriptor of glibc's (its list of stacks), where
-  // a stack given by the caller is left alone. Here a fork copies none of it
-  // and the child, which has no dumper, never touches it.
-  // process_local_init() makes the guard page inaccessible.
-  unsigned char dumper_guard[4096] = {};
-  unsigned char dumper_stack[kDumperStackBytes] = {};
   // --- first page: the words fork touches, then the first state words ---
   // preload/entry.cpp: the fork/dump gate and the dumper's life.
   std::atomic<uint32_t> gate_pending{0};

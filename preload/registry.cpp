@@ -24,10 +24,6 @@ bool process_local_init() {
   // Mostly untouched address space (arrays sized for 65,536 threads): never
   // backed by huge pages, where transparent huge pages are "always".
   raw_syscall(SYS_madvise, base, sizeof(g_local), MADV_NOHUGEPAGE);
-  // The dumper's stack overflows into a fault, not into our state.
-  if (raw_syscall(SYS_mprotect, reinterpret_cast<long>(g_local.dumper_guard),
-                  sizeof(g_local.dumper_guard), PROT_NONE) != 0)
-    log_msg("warning: no guard page below the dumper's stack");
   if (g_config.test_no_wipeonfork) return false;
   g_local_wiped = raw_syscall(SYS_madvise, base, sizeof(g_local), MADV_WIPEONFORK) == 0;
   return g_local_wiped;

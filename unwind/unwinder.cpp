@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <cstring>
 
@@ -37,29 +38,56 @@ UnwindRuleStats g_rule_stats;
 constexpr uint32_t kPages = 4096;
 struct Page {
   uintptr_t addr;  // page address + 1; 0 = empty
-  bool ok;
-  unsigned char* data;
+  bool ok;         // its bytes (Cache::data, same index) were all readable
 };
-Page* g_pages = nullptr;
+
+// A rule: how to step from one exact PC to its caller (see rule_for).
+constexpr int kSaved[] = {kRBX, kRBP, kR12, kR13, kR14, kR15};
+constexpr int kNumSaved = 6;
+constexpr int16_t kSame = INT16_MAX;
+struct Rule {
+  uintptr_t key;           // PC << 1 | 1; 0 = empty slot
+  uint8_t kind;            // kRuleStep, kRuleEnd (no caller) or kRuleNone
+  uint8_t cfa_reg;         // kRSP or kRBP
+  int32_t cfa_off;
+  int16_t ra_off;          // return address at CFA + ra_off
+  int16_t off[kNumSaved];  // kSaved[i] at CFA + off[i], or kSame
+};
+enum : uint8_t { kRuleNone, kRuleStep, kRuleEnd };
+constexpr uint32_t kRules = 1 << 14;  // a power of two
+
+// The page cache and the rules, kept from dump to dump while the modules
+// stay the same, in one mapping of their own that a fork does not copy
+// (MADV_WIPEONFORK): every fork after a dump copied their pages (some 150,
+// a third of a C program's fork: issue 11), and a child must start without
+// them anyway. All zero is the empty cache, so a child finds it empty, and
+// emptying it (unwinder_begin) gives its pages back.
+struct Cache {
+  uint32_t rule_count;
+  Rule rules[kRules];
+  Page pages[kPages];
+  alignas(4096) unsigned char data[kPages][4096];  // the bytes of pages[i]
+};
+Cache* g_cache = nullptr;
 bool g_pages_crowded = false;
 
 const unsigned char* page_for(uintptr_t page) {
-  if (!g_pages) return nullptr;
+  if (!g_cache) return nullptr;
   uint32_t h = static_cast<uint32_t>((page >> 12) * 2654435761u) % kPages;
   for (uint32_t probe = 0; probe < 16; ++probe) {
-    Page& p = g_pages[(h + probe) % kPages];
-    if (p.addr == page + 1) return p.ok ? p.data : nullptr;
+    uint32_t i = (h + probe) % kPages;
+    Page& p = g_cache->pages[i];
+    unsigned char* data = g_cache->data[i];
+    if (p.addr == page + 1) return p.ok ? data : nullptr;
     if (p.addr == 0) {
-      if (!p.data) p.data = static_cast<unsigned char*>(ts_alloc(4096));
-      if (!p.data) return nullptr;
-      long got = safe_read(page, p.data, 4096);
+      long got = safe_read(page, data, 4096);
       if (got < 0) {  // no process_vm_readv: the module map says it is mapped
-        memcpy(p.data, reinterpret_cast<const void*>(page), 4096);
+        memcpy(data, reinterpret_cast<const void*>(page), 4096);
         got = 4096;
       }
       p.addr = page + 1;
       p.ok = got == 4096;
-      return p.ok ? p.data : nullptr;
+      return p.ok ? data : nullptr;
     }
   }
   g_pages_crowded = true;  // emptied before the next dump's unwinding
@@ -190,23 +218,6 @@ unw_accessors_t g_accessors = {find_proc_info, put_unwind_info, get_dyn_info_lis
 // from libunwind's. Each rule is checked by a second probe from other
 // made-up registers.
 
-constexpr int kSaved[] = {kRBX, kRBP, kR12, kR13, kR14, kR15};
-constexpr int kNumSaved = 6;
-constexpr int16_t kSame = INT16_MAX;
-
-struct Rule {
-  uintptr_t key;           // PC << 1 | 1; 0 = empty slot
-  uint8_t kind;            // kRuleStep, kRuleEnd (no caller) or kRuleNone
-  uint8_t cfa_reg;         // kRSP or kRBP
-  int32_t cfa_off;
-  int16_t ra_off;          // return address at CFA + ra_off
-  int16_t off[kNumSaved];  // kSaved[i] at CFA + off[i], or kSame
-};
-enum : uint8_t { kRuleNone, kRuleStep, kRuleEnd };
-
-constexpr uint32_t kRules = 1 << 14;  // a power of two
-Rule* g_rules = nullptr;
-uint32_t g_rule_count = 0;
 bool g_use_rules = true;
 bool g_check_rules = false;
 
@@ -266,17 +277,18 @@ bool probe_once(uintptr_t pc, uint64_t sp, uint64_t bp, Rule* r) {
 // return address - 1, as libunwind does), probing it on a miss. Null when
 // pc has none.
 const Rule* rule_for(uintptr_t pc) {
-  if (!g_rules) return nullptr;
+  if (!g_cache) return nullptr;
+  Rule* rules = g_cache->rules;
   uintptr_t key = pc << 1 | 1;
   uint32_t h = static_cast<uint32_t>((pc * 0x9e3779b97f4a7c15ull) >> 40) & (kRules - 1);
   for (uint32_t probe = 0; probe < 32; ++probe) {
-    Rule& slot = g_rules[(h + probe) & (kRules - 1)];
+    Rule& slot = rules[(h + probe) & (kRules - 1)];
     if (slot.key == key) {
       ++g_rule_stats.hits;
       return slot.kind == kRuleNone ? nullptr : &slot;
     }
     if (slot.key != 0) continue;
-    if (g_rule_count >= kRules / 2) break;  // full enough: no new rules until modules change
+    if (g_cache->rule_count >= kRules / 2) break;  // full enough: no new rules until modules change
     ++g_rule_stats.probes;
     Rule a = {}, b = {};
     bool ok = probe_once(pc, 0x100000000000ull, 0x300000000000ull, &a) &&
@@ -287,7 +299,7 @@ const Rule* rule_for(uintptr_t pc) {
     slot = ok ? a : Rule{};
     slot.key = key;
     if (!ok) slot.kind = kRuleNone;
-    ++g_rule_count;
+    ++g_cache->rule_count;
     return ok ? &slot : nullptr;
   }
   ++g_rule_stats.probes;
@@ -470,8 +482,13 @@ bool unwinder_thread_keeps_signals_blocked() {
 
 
 bool unwinder_init() {
-  g_pages = static_cast<Page*>(ts_alloc(sizeof(Page) * kPages));
-  if (g_pages) memset(g_pages, 0, sizeof(Page) * kPages);
+  void* c = mmap(nullptr, sizeof(Cache), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (c != MAP_FAILED) {
+    madvise(c, sizeof(Cache), MADV_WIPEONFORK);  // where refused, forks copy it
+    madvise(c, sizeof(Cache), MADV_NOHUGEPAGE);
+    g_cache = static_cast<Cache*>(c);
+  }
   // The remote interface lives in libunwind-x86_64 (the local-only
   // libunwind.so returns NULL from unw_create_addr_space).
   void* h = dlopen("libunwind-x86_64.so.8", RTLD_NOW | RTLD_LOCAL);
@@ -493,8 +510,6 @@ bool unwinder_init() {
   g_as = U.create_addr_space(&g_accessors, 0);
   if (!g_as) return false;
   if (U.set_caching_policy) U.set_caching_policy(g_as, UNW_CACHE_GLOBAL);
-  g_rules = static_cast<Rule*>(ts_alloc(sizeof(Rule) * kRules));
-  if (g_rules) memset(g_rules, 0, sizeof(Rule) * kRules);
   g_have_libunwind = true;
   return true;
 }
@@ -505,13 +520,7 @@ void unwinder_begin(bool modules_changed) {
   // may have been refused for want of a page) starts again too.
   if (!modules_changed && !g_pages_crowded) return;
   g_pages_crowded = false;
-  if (g_pages) {
-    for (uint32_t i = 0; i < kPages; ++i) g_pages[i].addr = 0;
-  }
-  if (g_rules) {
-    memset(g_rules, 0, sizeof(Rule) * kRules);
-    g_rule_count = 0;
-  }
+  if (g_cache) madvise(g_cache, sizeof(Cache), MADV_DONTNEED);  // all zero again
   if (g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
 

@@ -449,7 +449,13 @@ bool AnyFrameIn(const Dump& d, const ThreadRecord& t, const std::string& module_
 
 // Threads looping in dlopen/dlclose, malloc/free and unw_backtrace: 30 dumps
 // complete in time, none times out, some catch each thread inside the
-// loader / libc / libunwind, and the program goes on afterwards.
+// loader / libc / libunwind, and the program goes on afterwards. One
+// exception, documented (README, "A running thread that blocks the stop
+// signal"): libunwind blocks every signal with sigprocmask around its
+// critical sections, and a thread caught in one at stop 1 is never sent the
+// stop signal: it is listed via=timeout, running, without frames. That
+// happened in about 3% of runs of this test (one dump of 30); a few dumps
+// are allowed, all of them would not be.
 TEST_P(AwkwardStopTest, DumpsCompleteAndProgramGoesOn) {
   const std::string mode = GetParam();
   const int kDumps = 30;
@@ -458,20 +464,24 @@ TEST_P(AwkwardStopTest, DumpsCompleteAndProgramGoesOn) {
   WAIT_READY(p, seconds(10));
   auto tids = p.Tids();
   auto s0 = Stats(Ask(p, "stats "));
-  int in_loader = 0, in_libc = 0, in_libunwind = 0;
+  int in_loader = 0, in_libc = 0, in_libunwind = 0, unw_masked = 0;
   for (int i = 0; i < kDumps; i++) {
     Dump d;
     std::string err;
     ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(5))) << "dump " << i + 1 << ": " << err;
     ASSERT_EQ(d.CheckWellFormed(), "") << d.path;
-    for (const auto& t : d.threads) {
-      EXPECT_NE(t.via, "timeout") << t.line;
-      EXPECT_FALSE(HasLibraryFrame(d, t)) << t.line;
-    }
     const ThreadRecord* dl = d.FindTid(tids["dl"]);
     const ThreadRecord* mal = d.FindTid(tids["mal"]);
     const ThreadRecord* unw = d.FindTid(tids["unw"]);
     ASSERT_TRUE(dl && mal && unw) << d.path;
+    for (const auto& t : d.threads) {
+      if (&t == unw && t.via == "timeout" && t.state == "running" && t.frames.empty()) {
+        ++unw_masked;
+        continue;
+      }
+      EXPECT_NE(t.via, "timeout") << t.line;
+      EXPECT_FALSE(HasLibraryFrame(d, t)) << t.line;
+    }
     in_loader += AnyFrameIn(d, *dl, "ld-linux", false);
     in_libc += AnyFrameIn(d, *mal, "libc.so", true);
     in_libunwind += AnyFrameIn(d, *unw, "libunwind", false);
@@ -489,6 +499,7 @@ TEST_P(AwkwardStopTest, DumpsCompleteAndProgramGoesOn) {
   EXPECT_GE(in_loader, 1) << "no dump caught the dlopen thread inside ld.so";
   EXPECT_GE(in_libc, 1) << "no dump caught the malloc thread inside libc";
   EXPECT_GE(in_libunwind, 1) << "no dump caught the unwinding thread inside libunwind";
+  EXPECT_LE(unw_masked, kDumps / 10) << "the unwinding thread was caught with signals blocked too often";
   RecordProperty("in_loader", in_loader);
   RecordProperty("in_libc", in_libc);
   RecordProperty("in_libunwind", in_libunwind);
