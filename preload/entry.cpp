@@ -280,13 +280,19 @@ unsigned char* dumper_stack() {
 // One dumper at a time on that stack: a dumper that ended (step aside, no
 // program thread left) may still be on it in glibc's exit path, so it is
 // joined first. It has published state 0 as its last act, so the join is
-// short; bounded all the same.
+// short; bounded all the same. The join is a cancellation point and the
+// program's pthread_create (which gets here) is not one: cancellation is off
+// meanwhile.
 bool start_dumper_now() {
   if (pthread_t old = g_local.dumper_thread) {
     timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 2;
-    if (pthread_timedjoin_np(old, nullptr, &until) != 0) return false;
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    int rc = pthread_timedjoin_np(old, nullptr, &until);
+    pthread_setcancelstate(cancel, nullptr);
+    if (rc != 0) return false;
     g_local.dumper_thread = 0;
   }
   sigset_t all, old;
@@ -296,11 +302,12 @@ bool start_dumper_now() {
   pthread_attr_init(&attr);
   if (unsigned char* stack = dumper_stack()) pthread_attr_setstack(&attr, stack, kDumperStackBytes);
   else pthread_attr_setstacksize(&attr, kDumperStackBytes);  // glibc's, then
-  pthread_t t;
-  int rc = real_pthread_create(&t, &attr, dumper_main, nullptr);
+  // glibc stores the handle before the thread can run (and end): the next
+  // start joins even a dumper that ended at once.
+  int rc = real_pthread_create(&g_local.dumper_thread, &attr, dumper_main, nullptr);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (rc == 0) g_local.dumper_thread = t;
+  if (rc != 0) g_local.dumper_thread = 0;
   return rc == 0;
 }
 
@@ -607,9 +614,7 @@ void ensure_init() {
   });
 }
 
-static bool tsx_nodumper = getenv("TSX_NODUMPER");
 void program_starts_thread() {
-  if (tsx_nodumper) return;
   if (g_dumper_state.load(std::memory_order_relaxed) == 0) ensure_dumper();
 }
 
@@ -628,7 +633,7 @@ __attribute__((constructor)) static void threadsnap_init() {
   install_handlers();
   control_create_once();
   if (g_disabled) return;
-  if (!getenv("TSX_NOATFORK")) pthread_atfork(atfork_prepare, atfork_parent, getenv("TSX_NOCHILD") ? nullptr : atfork_child);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   // Loaded late (dlopen) into a process that has threads already, which we
   // did not see start: it is multi-threaded anyway.
   if (kernel_thread_count() > 1) ensure_dumper();

@@ -220,6 +220,23 @@ void registry_fill_stack_bounds(Record* r) {
   r->stack_lo = r->stack_hi > size ? r->stack_hi - size : 0;
 }
 
+namespace {
+
+// The destructor of the main thread's value of g_main_end_key: see
+// registry_init_main_thread.
+pthread_key_t g_main_end_key;
+
+void main_thread_ends(void* value) {
+  Record* r = static_cast<Record*>(value);
+  if (!r || t_self != r || t_depth) return;  // released by the pthread_exit wrapper
+  g_registry_lock.lock();
+  registry_release(r);
+  t_self = nullptr;
+  g_registry_lock.unlock();
+}
+
+}  // namespace
+
 void registry_init_main_thread() {
   g_registry_lock.lock();
   Record* r = registry_add(kStarting, false);
@@ -244,6 +261,16 @@ void registry_init_main_thread() {
   registry_set_name(r, name);
   t_self = r;
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
+  // A main thread that ends without passing our pthread_exit wrapper (one
+  // that is cancelled: glibc unwinds it straight back into
+  // __libc_start_main) stayed registered, and the dumper, which ends with
+  // the last program thread so that the process can exit, kept the process
+  // alive for ever (and deaf to SIGTERM). glibc runs the destructors of a
+  // thread's specific values on each way the main thread ends except a
+  // return from main (exit ends everything then): this one releases the
+  // record if the wrapper has not. One key of the program's 1024.
+  if (pthread_key_create(&g_main_end_key, main_thread_ends) == 0)
+    pthread_setspecific(g_main_end_key, r);
 }
 
 // In a fork child each page written costs a copy-on-write fault (issue 11:
@@ -296,10 +323,8 @@ void registry_after_fork_child() {
   // call of the child untracked. If the handler does return into the call,
   // its scope restores the depth it found on entry (0), not a decrement.
   if (t_depth) t_depth = 0;
-  if (self) {
-    set_if_differs(g_state[self->index], state_word(kRunning));
-    g_local.fork_settle.store(self->index + 1, std::memory_order_relaxed);
-  }
+  if (self) set_if_differs(g_state[self->index], state_word(kRunning));
+  set_if_differs(g_local.fork_settle, self ? self->index + 1 : 0);
   set_if_differs(g_release, g_gen.load());
 }
 

@@ -38,7 +38,7 @@ UnwindRuleStats g_rule_stats;
 constexpr uint32_t kPages = 4096;
 struct Page {
   uintptr_t addr;  // page address + 1; 0 = empty
-  bool ok;         // its bytes (Cache::data, same index) were all readable
+  bool ok;         // its bytes (g_page_data, same index) were all readable
 };
 
 // A rule: how to step from one exact PC to its caller (see rule_for).
@@ -56,30 +56,36 @@ struct Rule {
 enum : uint8_t { kRuleNone, kRuleStep, kRuleEnd };
 constexpr uint32_t kRules = 1 << 14;  // a power of two
 
-// The page cache and the rules, kept from dump to dump while the modules
-// stay the same, in one mapping of their own that a fork does not copy
-// (MADV_WIPEONFORK): every fork after a dump copied their pages (some 150,
-// a third of a C program's fork: issue 11), and a child must start without
-// them anyway. All zero is the empty cache, so a child finds it empty, and
-// emptying it (unwinder_begin) gives its pages back.
+// The page cache's index and the rules, kept from dump to dump while the
+// modules stay the same, in a mapping of their own that a fork does not
+// copy (MADV_WIPEONFORK): every fork after a dump copied their pages (some
+// 150 with the rules spread over the whole table, a third of a C program's
+// fork: issue 11), and a child must start without them anyway. All zero is
+// the empty cache, so a child finds it empty, and emptying it
+// (unwinder_begin) gives its pages back. The cached bytes are allocated
+// page by page as they are needed (an mlockall'ed host locks only those),
+// and kept for reuse: their pointers are not in the wiped mapping.
 struct Cache {
   uint32_t rule_count;
   Rule rules[kRules];
   Page pages[kPages];
-  alignas(4096) unsigned char data[kPages][4096];  // the bytes of pages[i]
 };
 Cache* g_cache = nullptr;
+bool g_cache_wiped = false;               // g_cache is that mapping, not ts_alloc'd
+unsigned char** g_page_data = nullptr;    // kPages pointers, each 4096 bytes or null
 bool g_pages_crowded = false;
 
 const unsigned char* page_for(uintptr_t page) {
-  if (!g_cache) return nullptr;
+  if (!g_cache || !g_page_data) return nullptr;
   uint32_t h = static_cast<uint32_t>((page >> 12) * 2654435761u) % kPages;
   for (uint32_t probe = 0; probe < 16; ++probe) {
     uint32_t i = (h + probe) % kPages;
     Page& p = g_cache->pages[i];
-    unsigned char* data = g_cache->data[i];
+    unsigned char*& data = g_page_data[i];
     if (p.addr == page + 1) return p.ok ? data : nullptr;
     if (p.addr == 0) {
+      if (!data) data = static_cast<unsigned char*>(ts_alloc(4096));
+      if (!data) return nullptr;
       long got = safe_read(page, data, 4096);
       if (got < 0) {  // no process_vm_readv: the module map says it is mapped
         memcpy(data, reinterpret_cast<const void*>(page), 4096);
@@ -488,7 +494,13 @@ bool unwinder_init() {
     madvise(c, sizeof(Cache), MADV_WIPEONFORK);  // where refused, forks copy it
     madvise(c, sizeof(Cache), MADV_NOHUGEPAGE);
     g_cache = static_cast<Cache*>(c);
+    g_cache_wiped = true;
+  } else if ((c = ts_alloc(sizeof(Cache)))) {  // a mapping refused (RLIMIT_MEMLOCK)
+    memset(c, 0, sizeof(Cache));
+    g_cache = static_cast<Cache*>(c);
   }
+  if ((g_page_data = static_cast<unsigned char**>(ts_alloc(sizeof(unsigned char*) * kPages))))
+    memset(g_page_data, 0, sizeof(unsigned char*) * kPages);
   // The remote interface lives in libunwind-x86_64 (the local-only
   // libunwind.so returns NULL from unw_create_addr_space).
   void* h = dlopen("libunwind-x86_64.so.8", RTLD_NOW | RTLD_LOCAL);
@@ -520,7 +532,10 @@ void unwinder_begin(bool modules_changed) {
   // may have been refused for want of a page) starts again too.
   if (!modules_changed && !g_pages_crowded) return;
   g_pages_crowded = false;
-  if (g_cache) madvise(g_cache, sizeof(Cache), MADV_DONTNEED);  // all zero again
+  // All zero again: its pages given back, or (locked memory refuses that,
+  // or it is not a mapping of its own) written.
+  if (g_cache && (!g_cache_wiped || madvise(g_cache, sizeof(Cache), MADV_DONTNEED) != 0))
+    memset(g_cache, 0, sizeof(Cache));
   if (g_as && U.flush_cache) U.flush_cache(g_as, 0, 0);
 }
 

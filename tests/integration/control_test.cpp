@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -285,12 +287,21 @@ TEST(Host, DumperStackIsWipedOnForkAboveAGuardPage) {
   EXPECT_TRUE(p.WaitExit(seconds(10), &status));
 }
 
-// "faults child C parent P" of fork_faults after `rounds` forks.
+// "faults child C parent P" of fork_faults after `rounds` forks: the least
+// of three measures of each (faults from elsewhere, reclaim on a shared
+// machine, only ever add).
 bool ForkFaults(Process& p, int rounds, long* child, long* parent) {
-  size_t from = p.LineCount();
-  p.Write("measure " + std::to_string(rounds) + "\n");
-  auto l = p.WaitForPrefix("faults child ", seconds(60), from);
-  return l && sscanf(l->c_str(), "faults child %ld parent %ld", child, parent) == 2;
+  *child = *parent = LONG_MAX;
+  for (int i = 0; i < 3; ++i) {
+    size_t from = p.LineCount();
+    p.Write("measure " + std::to_string(rounds) + "\n");
+    auto l = p.WaitForPrefix("faults child ", seconds(60), from);
+    long c = 0, q = 0;
+    if (!l || sscanf(l->c_str(), "faults child %ld parent %ld", &c, &q) != 2) return false;
+    *child = std::min(*child, c);
+    *parent = std::min(*parent, q);
+  }
+  return true;
 }
 
 // Issue 11: a pre-forking server pays per child what we add to fork +
