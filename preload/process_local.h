@@ -8,10 +8,11 @@
 // These words live in g_local, whose pages process_local_init() marks
 // MADV_WIPEONFORK: a fork copies none of them, the parent's later writes
 // fault nothing, and the child finds zeros without writing (locks free, no
-// dump, no dumper, no gate). Where the kernel refuses the flag, the child's
-// fork handler writes the zeros itself (registry_after_fork_child,
-// atfork_child); every reset there is written as "set if it differs", so
-// with the flag it writes only the few words whose child value is not zero.
+// dump, no dumper, no gate). With the flag the child's fork handler
+// neither reads nor resets them: it writes only the few words whose child
+// value is not zero, all on the first page. Where the kernel refuses the
+// flag, the handler writes the zeros itself (registry_after_fork_child,
+// atfork_child), each as "set if it differs".
 //
 // Only what is right as zero in a child belongs here. The configuration,
 // the signal numbers, the generation counter (a record's born_gen is
