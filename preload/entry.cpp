@@ -460,7 +460,7 @@ void atfork_child() {
   else if (t_prefork_frame) t_prefork_frame = 0;
   // First a write: a first read of a wiped page would map the zero page,
   // and the write after it fault again.
-  g_pid.store(static_cast<pid_t>(raw_getpid()), std::memory_order_relaxed);
+  log_reset();  // g_pid
   g_entry_work.store(kWorkRecord, std::memory_order_relaxed);
   if (!g_local_wiped) {
     set_in_child(g_gate_pending, 0);

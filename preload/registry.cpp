@@ -175,6 +175,13 @@ void registry_release(Record* r) {
   g_free[g_free_top++] = index;
 }
 
+void registry_release_self(Record* r) {
+  g_registry_lock.lock();
+  registry_release(r);
+  t_self = nullptr;
+  g_registry_lock.unlock();
+}
+
 void registry_release_zombies() {
   g_registry_lock.lock();
   g_busy.store(0, std::memory_order_relaxed);
@@ -229,10 +236,7 @@ pthread_key_t g_main_end_key;
 void main_thread_ends(void* value) {
   Record* r = static_cast<Record*>(value);
   if (!r || t_self != r || t_depth) return;  // released by the pthread_exit wrapper
-  g_registry_lock.lock();
-  registry_release(r);
-  t_self = nullptr;
-  g_registry_lock.unlock();
+  registry_release_self(r);
 }
 
 }  // namespace

@@ -162,6 +162,11 @@ void registry_configure(size_t stack_copy_bytes);
 // registry_configure and when the registry is full.
 Record* registry_add(Kind initial, bool foreign);
 void registry_release(Record* r);          // the thread is gone
+// The calling thread's own record r, as the thread ends: released under the
+// registry lock, and t_self cleared there, where no stop can begin (until
+// then a stop 1 that holds the lock may signal this thread, which then
+// captures itself through t_self).
+void registry_release_self(Record* r);
 void registry_init_main_thread();
 void registry_after_fork_child();          // only the calling thread survives
 // In a fork child, before its first thread start, release or dumper: the

@@ -39,10 +39,7 @@ class ExitGuard {
   ~ExitGuard() {
     // The creator may still be using the record (pthread_create).
     wait_creator_done(r_);
-    g_registry_lock.lock();
-    registry_release(r_);
-    t_self = nullptr;
-    g_registry_lock.unlock();
+    registry_release_self(r_);
   }
 
  private:
@@ -197,12 +194,7 @@ TS_EXPORT int pthread_setname_np(pthread_t t, const char* name) noexcept {
 TS_EXPORT void pthread_exit(void* retval) {
   exit_fn fn = real_fn(g_real_exit, "pthread_exit");
   Record* r = t_self;
-  if (r && !r->foreign && !r->start_fn && !t_depth) {
-    g_registry_lock.lock();
-    registry_release(r);
-    t_self = nullptr;
-    g_registry_lock.unlock();
-  }
+  if (r && !r->foreign && !r->start_fn && !t_depth) registry_release_self(r);
   fn(retval);
   __builtin_unreachable();
 }
