@@ -146,16 +146,19 @@ class CreationPrefixTest : public ::testing::TestWithParam<std::string> {};
 
 // A creator starts p0, p1, ... one at a time (each blocks forever); every
 // dump taken meanwhile holds exactly p0..pK-1: no gap, no duplicate, and no
-// thread the program does not know.
+// thread the program does not know. The creator pauses after each batch
+// until the test has taken a dump, so creation spans at least
+// kThreads / kBatch - 1 dumps however slow a dump is (under ASan on a
+// loaded machine the first dump once outlasted the whole creation).
 TEST_P(CreationPrefixTest, DumpsHoldAPrefix) {
   const std::string mode = GetParam();
-  const int kThreads = 800;
+  const int kThreads = 800, kBatch = 100;
   Process p;
-  START(p, (RunOptions{"creator", {std::to_string(kThreads), "1000"},
+  START(p, (RunOptions{"creator", {std::to_string(kThreads), "1000", std::to_string(kBatch)},
                        {{"THREADSNAP_MODE", mode}, {"THREADSNAP_QUIET", "1"}}}));
   WAIT_READY(p, seconds(10));
   ASSERT_TRUE(p.WaitForPrefix("tid creator ", seconds(10)));
-  p.Write("go");
+  p.Write("go\n");
   std::vector<Dump> dumps;
   auto done = [&] {
     for (const auto& l : p.Lines())
@@ -168,6 +171,7 @@ TEST_P(CreationPrefixTest, DumpsHoldAPrefix) {
     std::string err;
     ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(10))) << err;
     dumps.push_back(std::move(d));
+    p.Write("more\n");  // releases the next batch, which runs during the next dump
   }
   ASSERT_TRUE(done()) << "creation did not finish";
   ASSERT_TRUE(WaitUntil([&] { return p.Tids().size() >= static_cast<size_t>(kThreads + 2); },
