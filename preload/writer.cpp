@@ -100,7 +100,9 @@ uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
 
 void write_title_ppid(Text& out) {
   char buf[1024];
-  long n = read_small_file("/proc/self/cmdline", buf, sizeof(buf));
+  // thread-self: /proc/self/cmdline is empty once the main thread has ended.
+  long n = read_small_file("/proc/thread-self/cmdline", buf, sizeof(buf));
+  if (n <= 0) n = read_small_file("/proc/self/cmdline", buf, sizeof(buf));
   while (n > 0 && (buf[n - 1] == 0 || buf[n - 1] == ' ')) --n;
   if (n > 0) {
     for (long i = 0; i < n; ++i)

@@ -112,7 +112,10 @@ bool modules_refresh() {
   dl_iterate_phdr(counters, c);
   if (c[0] == g_adds && c[1] == g_subs && g_count) return false;
   if (!g_exe_path[0]) {
-    ssize_t n = readlink("/proc/self/exe", g_exe_path, sizeof(g_exe_path) - 1);
+    // thread-self: /proc/self/exe is unreadable once the main thread has
+    // ended (pthread_exit), and this may be the process's first dump.
+    ssize_t n = readlink("/proc/thread-self/exe", g_exe_path, sizeof(g_exe_path) - 1);
+    if (n <= 0) n = readlink("/proc/self/exe", g_exe_path, sizeof(g_exe_path) - 1);
     g_exe_path[n > 0 ? n : 0] = 0;
   }
   uint32_t n = 0;

@@ -37,7 +37,11 @@ long safe_read(uintptr_t addr, void* out, size_t n) {
       p = next;
     }
     iovec local = {static_cast<char*>(out) + (from - addr), p - from};
-    long got = raw_syscall6(SYS_process_vm_readv, raw_getpid(), reinterpret_cast<long>(&local), 1,
+    // Our own thread's id, not the process's: once the main thread has
+    // ended (pthread_exit) the thread group leader has no memory map left,
+    // and process_vm_readv on its pid fails with ESRCH (every copy that
+    // needed this read came back empty: frameless threads).
+    long got = raw_syscall6(SYS_process_vm_readv, raw_gettid(), reinterpret_cast<long>(&local), 1,
                             reinterpret_cast<long>(remote), cnt, 0);
     if (got == -ENOSYS || got == -EPERM) {
       g_vm_read_works.store(0, std::memory_order_relaxed);

@@ -87,13 +87,21 @@ TEST(HostSignals, SleepReturnsWhatAHandledSignalGives) {
 
 // Its record is released: later dumps do not list it (its zombie task still
 // answers tgkill(..., 0), so a kept record cost every stop the whole stop
-// timeout) and stop 1 stays far below that timeout.
+// timeout) and stop 1 stays far below that timeout. And the dumps stay
+// whole: the ended leader has no memory map any more, so whatever reads the
+// process's memory or /proc/self through its pid fails (process_vm_readv
+// gave empty stack copies, frameless threads, and poll's fd could not be
+// read; /proc/self/exe and cmdline are empty): exe, title, the poller's fd.
 TEST(HostExit, MainThreadEndingWithPthreadExitIsForgotten) {
   Process p;
   START(p, (RunOptions{"rel_mainexit", {}, {{"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
   WAIT_READY(p, seconds(10));
   ASSERT_TRUE(p.WaitForExactLine("main exited", seconds(10))) << JoinLines(p.Lines());
   auto tids = p.Tids();
+  std::string poll_fd;
+  for (const auto& l : p.Lines())
+    if (l.rfind("poll fd ", 0) == 0) poll_fd = l.substr(8);
+  ASSERT_FALSE(poll_fd.empty());
   for (int i = 0; i < 2; i++) {
     Dump d;
     std::string err;
@@ -104,6 +112,12 @@ TEST(HostExit, MainThreadEndingWithPthreadExitIsForgotten) {
     EXPECT_NE(d.FindTid(tids["reader"]), nullptr) << d.text;
     EXPECT_LT(d.HeaderU64("stop1_ns"), 1000000000ull)
         << "stop 1 waited for the ended main thread (timeout 3000 ms)";
+    EXPECT_NE(d.header["exe"].find("rel_mainexit"), std::string::npos) << "exe: " << d.header["exe"];
+    EXPECT_NE(d.header["title"].find("rel_mainexit"), std::string::npos) << "title: " << d.header["title"];
+    const ThreadRecord* poller = d.FindTid(tids["poller"]);
+    ASSERT_NE(poller, nullptr) << d.text;
+    EXPECT_TRUE(poller->BlockedIn("poll")) << poller->line;
+    EXPECT_EQ(poller->obj, std::stoull(poll_fd)) << poller->line;
   }
   // The program goes on. (That the process then ends when its last thread
   // ends depends on the dumper thread, which glibc counts as a thread too.)
