@@ -433,7 +433,10 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
   p.Write("fork\n");
   EXPECT_TRUE(p.WaitForPrefix("forked 7", seconds(2), from)) << "fork was held up by the dump";
   EXPECT_TRUE(p.WaitForExactLine("woke", seconds(10)));
-  // The next dump is whole and lists the worker as usual.
+  // The next dump is whole and lists the worker as usual, once it is asleep
+  // in read() again (running, on a loaded machine it may get no CPU within
+  // the 200 ms stop timeout and be listed via=timeout, rightly).
+  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
   ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
   t = d.FindTid(worker);
   ASSERT_NE(t, nullptr) << d.text;
