@@ -101,6 +101,13 @@ bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
 bool set_no_wipeonfork(const char* v) { return set_test_switch(v, &g_config.test_no_wipeonfork); }
 bool set_unwind_check(const char* v) { return set_test_switch(v, &g_config.test_unwind_check); }
+bool set_reuse(const char* v) {
+  if (strcmp(v, "normal") == 0) g_config.test_reuse = kReuseNormal;
+  else if (strcmp(v, "off") == 0) g_config.test_reuse = kReuseOff;
+  else if (strcmp(v, "blind") == 0) g_config.test_reuse = kReuseBlind;
+  else return false;
+  return true;
+}
 
 struct Option {
   const char* name;
@@ -128,6 +135,7 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
     {"THREADSNAP_TEST_NO_WIPEONFORK", "0", set_no_wipeonfork},
     {"THREADSNAP_TEST_UNWIND_CHECK", "0", set_unwind_check},
+    {"THREADSNAP_TEST_REUSE", "normal", set_reuse},
 };
 
 void set_defaults() {
@@ -151,6 +159,7 @@ void set_defaults() {
   g_config.test_frozen_no_sigblk = false;
   g_config.test_no_wipeonfork = false;
   g_config.test_unwind_check = false;
+  g_config.test_reuse = kReuseNormal;
 }
 
 }  // namespace

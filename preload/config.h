@@ -30,7 +30,13 @@ struct Config {
   bool test_frozen_no_sigblk;  // THREADSNAP_TEST_FROZEN_NO_SIGBLK (tests only: verdicts skip SigBlk)
   bool test_unwind_check;    // THREADSNAP_TEST_UNWIND_CHECK (tests only: rules checked against libunwind)
   bool test_no_wipeonfork;   // THREADSNAP_TEST_NO_WIPEONFORK (tests only: fork children reset g_local by writing)
+  int test_reuse;            // THREADSNAP_TEST_REUSE (tests only): kReuse*
 };
+
+// THREADSNAP_TEST_REUSE: frames of a thread still blocked in the very call
+// of the previous dump are kept (normal), never kept (off: the baseline), or
+// kept whenever tid and call match (blind: a negative control for the tests).
+enum ReuseMode { kReuseNormal = 0, kReuseOff = 1, kReuseBlind = 2 };
 
 enum LogTo { kLogFile = 0, kLogStderr = 1, kLogNone = 2 };
 

@@ -149,9 +149,42 @@ void capture_from_signal(Record* r, const ucontext_t* uc, uint32_t gen) {
   copy_to_slot(r, c);
 }
 
+// Whether frames may be kept this dump (concurrent mode, no module list
+// change since they were unwound). Set by the dumper before stop 1.
+std::atomic<bool> g_keep_frames{false};
+
+// Whether r, blocked, is still in the very call whose frames c holds: the
+// same thread, call, entry time and saved registers, and c was unwound in
+// its own dump. A thread that has not left a wrapped call has not run any
+// code above the wrapper's frame (a signal handler runs below it, or on an
+// alternate stack, and its nested wrapped calls open no scope), so the
+// stack the frames came from is unchanged: the copy and the unwinding are
+// skipped. The entry time is CLOCK_MONOTONIC in ns, taken on every entry.
+bool same_call_as_slot(const Record* r, const Capture* c, const CallDetail& d) {
+  if (c->unwound_gen != c->gen || c->kind != kBlocked || c->interrupted || c->nframes == 0)
+    return false;
+  if (c->tid != r->tid.load(std::memory_order_relaxed) || c->call != d.call) return false;
+  if (g_config.test_reuse == kReuseBlind) return true;
+  if (c->since_ns != d.since_ns) return false;
+  uint64_t regs[kNumRegs];
+  regs_from_saved(regs, d.regs);
+  return memcmp(regs, c->regs, sizeof(regs)) == 0;
+}
+
 void capture_from_wrapper(Record* r, uint32_t gen, Via via) {
   Capture* c = slot_at(r->index);
   const CallDetail& d = call_detail(r);
+  if (g_keep_frames.load(std::memory_order_relaxed) && same_call_as_slot(r, c, d)) {
+    // All else is the call's and unchanged: kind, call, tid, since, the
+    // wait object (an fd read from the caller's array at the first dump:
+    // the kernel waits on the array as it was at entry anyway), the
+    // registers, the copy and its frames.
+    c->gen = gen;
+    c->via = via;
+    memcpy(c->name, r->name, sizeof(c->name));  // a name may change meanwhile
+    c->unwound_gen = gen;
+    return;
+  }
   capture_header(r, c, gen, via, kBlocked, d.call);
   regs_from_saved(c->regs, d.regs);
   copy_to_slot(r, c);
@@ -407,16 +440,23 @@ void sweep(uint32_t gen, Via via) {
 
 // Turns every member's copy into frames (timeouts have none, a thread not
 // yet started has its start routine already).
-void unwind_members(bool modules_changed) {
+// Returns how many kept the frames of the previous dump.
+uint32_t unwind_members(bool modules_changed) {
   unwinder_begin(modules_changed);
   unwinder_check_rules(g_config.test_unwind_check);
   UnwindRuleStats before = unwinder_rule_stats();
+  uint32_t kept = 0;
   for (uint32_t i = 0; i < g_member_count; ++i) {
     if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
     if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
     Capture* c = slot_at(g_members[i]);
-    if (c->via != kViaTimeout && c->via != kViaStart)
-      unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+    if (c->via == kViaTimeout || c->via == kViaStart) continue;
+    if (c->unwound_gen == c->gen) {  // same call as last time: same frames
+      ++kept;
+      continue;
+    }
+    unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+    c->unwound_gen = c->gen;
   }
   if (g_config.test_unwind_check) {
     UnwindRuleStats after = unwinder_rule_stats();
@@ -429,6 +469,7 @@ void unwind_members(bool modules_changed) {
           .u(after.first_diff_libunwind_n).s(")");
     log_line(l);
   }
+  return kept;
 }
 
 void sleep_ms(int ms) {
@@ -535,6 +576,11 @@ void take_dump() {
     for (uint32_t i = 0; i < hw; i += 16) g_members[i] = sum;
   }
 
+  // Frames are kept only where nothing may have moved under them: not in
+  // stw (the baseline), not across a change of the module list.
+  g_keep_frames.store(g_config.concurrent && !changed && g_config.test_reuse != kReuseOff,
+                      std::memory_order_relaxed);
+
   DumpTimes t = {};
   t.time_ns = now_ns(CLOCK_REALTIME);
   uint64_t t0 = now_ns();
@@ -565,11 +611,11 @@ void take_dump() {
     g_registry_lock.unlock();
     t.stop2_ns = now_ns() - t2;
     g_yield_until_ns = now_ns() + 200000000ull;
-    unwind_members(changed);
+    t.kept = unwind_members(changed);
   } else {
     // stw: one stop for everything, unwinding included (Go before 1.19).
     sweep(gen, kViaStw);
-    unwind_members(changed);
+    t.kept = unwind_members(changed);
     g_active.store(0, std::memory_order_seq_cst);
     release(gen);
     g_registry_lock.unlock();

@@ -63,6 +63,11 @@ struct Capture {
   uint32_t nframes;     // filled by the unwinder (preload/frames.cpp)...
   uint32_t first_pc;    // ...1: frames[0] is a PC to look up as is, not a return address
   uint32_t interrupted; // regs are those of an interrupted thread (a signal handler's capture)
+  // The generation whose capture frames[] was unwound from (the dumper, in
+  // unwind_members): equal to gen once this capture has its frames. A
+  // blocked thread found in the same call at the next dump keeps them
+  // (coordinator.cpp, same_call_as_slot).
+  uint32_t unwound_gen;
   uintptr_t frames[];   // then: stack bytes at slot_bytes()
 };
 

@@ -19,6 +19,7 @@ struct DumpTimes {
   uint32_t frozen;    // signalled threads judged frozen at the cut (captured later)
   uint64_t dumper_cpu_ns;  // the dumper's CPU time for this dump, up to the writing
   bool task_scan;     // /proc/self/task was read for untracked threads
+  uint32_t kept;      // blocked threads still in the call of the previous dump: frames kept
 };
 
 
