@@ -64,6 +64,7 @@ void publish_locked() {
   add("\ndumps "); addu(g_dump_count);
   add("\nlast_dump "); add(g_last_dump);
   add("\nlast_message "); add(g_message);
+  add("\nrecord_dumps 1");  // it writes record dumps when asked (writer.h)
   add("\nend\n");
   char* p = g_page;
   put_seq(p + kHeader, ++g_seq);  // odd: update under way

@@ -115,6 +115,7 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   c->first_pc = 0;
   c->interrupted = 0;
   c->copy_len = 0;
+  c->frames_gen = gen;  // new frames (kept frames never come here)
   if (kind == kBlocked) {
     const CallDetail& d = call_detail(r);
     c->obj = d.obj;
@@ -559,7 +560,7 @@ void thread_started(Record* r) {
 
 // --- the dumper ------------------------------------------------------------------
 
-void take_dump() {
+void take_dump(uint32_t record_token) {
   uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
   // Before the stop: everything that may allocate or take the loader lock.
   bool changed = modules_refresh();
@@ -582,6 +583,7 @@ void take_dump() {
                       std::memory_order_relaxed);
 
   DumpTimes t = {};
+  t.record_token = record_token;
   t.time_ns = now_ns(CLOCK_REALTIME);
   uint64_t t0 = now_ns();
   t.stop1_mono_ns = t0;

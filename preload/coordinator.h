@@ -25,7 +25,9 @@ namespace threadsnap::detail {
 
 // The dumper thread: takes one dump and writes it. Dumper (its stops are
 // the stop path).
-void take_dump();
+// record_token: nonzero for a record dump asked for by `threadsnap record`
+// (preload/writer.h).
+void take_dump(uint32_t record_token);
 
 // The handler of the stop signal: claims and captures the interrupted
 // thread, then waits until stop 1 ends. Any context (it is a handler).

@@ -177,8 +177,18 @@ void check_seccomp() {
 // trigger handler still work; threadsnap dump cannot reach it then).
 std::atomic<uint32_t> g_wake_word{0};
 
-// Waits up to `ms` for our wake signal. True if it came.
-bool wait_wake(int ms) {
+// The recorder's token of a record request (preload/writer.h), 0 for any
+// other wake.
+uint32_t record_token_of(const siginfo_t& si) {
+  if (si.si_code != SI_QUEUE) return 0;
+  auto v = reinterpret_cast<uintptr_t>(si.si_value.sival_ptr);
+  return (v >> 32) == kRecordRequestMagic ? static_cast<uint32_t>(v) : 0;
+}
+
+// Waits up to `ms` for our wake signal. True if it came; *record_token: the
+// token when every wake taken was a record request with that one token.
+bool wait_wake(int ms, uint32_t* record_token) {
+  *record_token = 0;
   timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   int sig = g_stop_signal;
   if (!sig) {
@@ -193,14 +203,18 @@ bool wait_wake(int ms) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  long r = raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), 0,
+  siginfo_t si;
+  long r = raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), reinterpret_cast<long>(&si),
                        reinterpret_cast<long>(&ts), 8);
   if (r <= 0) return false;
-  // Wakes that came meanwhile are this one (triggers coalesce).
+  uint32_t token = record_token_of(si);
+  // Wakes that came meanwhile are this one (triggers coalesce); a plain
+  // request among them makes it a plain dump, which serves a recorder too.
   timespec zero = {0, 0};
-  while (raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), 0,
-                     reinterpret_cast<long>(&zero), 8) > 0) {
-  }
+  while (raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&set), reinterpret_cast<long>(&si),
+                     reinterpret_cast<long>(&zero), 8) > 0)
+    if (record_token_of(si) != token) token = 0;
+  *record_token = token;
   return true;
 }
 
@@ -223,7 +237,8 @@ void* dumper_main(void*) {
     // finishing its exit), then less (a helper thread of glibc's lives on).
     int ms = alone_check ? (alone_polls < 200 ? 5 : 1000) : 1000;
     alone_polls = alone_check ? alone_polls + 1 : 0;
-    bool woken = wait_wake(ms);
+    uint32_t record_token = 0;
+    bool woken = wait_wake(ms, &record_token);
     if (g_dumper_leave.load(std::memory_order_seq_cst)) break;
     if (g_live_threads.load(std::memory_order_seq_cst) == 0) {
       // Every program thread has ended: end too, so that the process exits
@@ -238,7 +253,7 @@ void* dumper_main(void*) {
     dump_begin();
     check_seccomp();
     load_helpers_once();
-    take_dump();
+    take_dump(record_token);
     dump_end();
   }
   g_dumper_tid.store(0, std::memory_order_seq_cst);

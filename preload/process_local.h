@@ -78,6 +78,11 @@ struct alignas(4096) ProcessLocal {
   std::atomic<int> control_creating{0};
   uint32_t writer_seq = 0;
   uint64_t writer_written = 0;
+  // preload/writer.cpp: the last record dump written whole for a recorder
+  // (its token, generation and sequence number); 0: none.
+  uint32_t record_token = 0;
+  uint32_t record_base_gen = 0;
+  uint32_t record_base_seq = 0;
   // --- the dense per-record arrays (preload/registry.h) ---
   std::atomic<uint32_t> state[kMaxThreads] = {};
   std::atomic<uintptr_t> obj[kMaxThreads] = {};

@@ -44,6 +44,16 @@ inline constexpr uint32_t kGateCreatorReading = 1, kGateStarted = 2;
 enum Via : uint32_t { kViaNone, kViaSignal, kViaSweep, kViaSelf, kViaStw, kViaTimeout, kViaStart,
                       kViaCount };
 
+// A thread's dump line less blocked_ns, as fields (a record dump compares
+// them with what its base said). Zero-filled before use: compared whole.
+struct RecordLine {
+  pid_t tid;
+  pid_t owner;
+  uint32_t kind, call, via, first_pc, foreign, nframes;
+  uintptr_t obj, obj2;
+  char name[16];
+};
+
 // What a thread was doing at stop 1 plus its raw stack: written by whoever
 // claims the thread, read by the dumper after the thread's `done` is set.
 struct Capture {
@@ -68,6 +78,13 @@ struct Capture {
   // blocked thread found in the same call at the next dump keeps them
   // (coordinator.cpp, same_call_as_slot).
   uint32_t unwound_gen;
+  // The generation of the capture whose unwinding gave frames[] (kept
+  // frames keep it): record dumps compare it with their base.
+  uint32_t frames_gen;
+  // What the last record dump that listed this thread wrote of it, and that
+  // dump's generation (preload/writer.cpp, the `same` line).
+  uint32_t rec_gen;
+  RecordLine rec;
   uintptr_t frames[];   // then: stack bytes at slot_bytes()
 };
 

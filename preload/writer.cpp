@@ -29,11 +29,20 @@ constexpr auto& g_written = g_local.writer_written;  // dumps written by this pr
 // `expect` bytes (the previous dump's size: no growing copies).
 class Text {
  public:
-  explicit Text(size_t expect) { reserve(expect); }
+  explicit Text(size_t expect) {
+    if (expect) reserve(expect);
+  }
   ~Text() { ts_free(p_); }
   bool ok() const { return !failed_; }
   const char* data() const { return p_; }
   size_t size() const { return n_; }
+  Text& raw(const char* d, size_t n) {
+    char* p = room(n);
+    if (!p) return *this;
+    memcpy(p, d, n);
+    n_ += n;
+    return *this;
+  }
   Text& s(const char* str) { return raw(str, strlen(str)); }
   Text& c(char ch) { return raw(&ch, 1); }
   // Numbers are written in place (a dump of 1,000 threads has ~15,000).
@@ -85,13 +94,6 @@ class Text {
   char* room(size_t n) {
     if (TS_UNLIKELY(n_ + n > cap_) && !failed_) reserve(n_ + n);
     return failed_ ? nullptr : p_ + n_;
-  }
-  Text& raw(const char* d, size_t n) {
-    char* p = room(n);
-    if (!p) return *this;
-    memcpy(p, d, n);
-    n_ += n;
-    return *this;
   }
   char* p_ = nullptr;
   size_t n_ = 0, cap_ = 0;
@@ -158,6 +160,15 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   out.s("dumper_cpu_ns ").u(t.dumper_cpu_ns).c('\n');
   out.s("task_scan ").u(t.task_scan ? 1 : 0).c('\n');
   out.s("kept_frames ").u(t.kept).c('\n');
+  // A record dump: relative to the last one of the same recorder that was
+  // written whole (writer.h).
+  uint32_t base_gen = 0;
+  if (t.record_token) {
+    if (g_local.record_token == t.record_token) base_gen = g_local.record_base_gen;
+    out.s("record_token ").u(t.record_token).c('\n');
+    out.s("record_base ").u(base_gen ? g_local.record_base_seq : 0).c('\n');
+  }
+  Text same(t.record_token ? 4096 : 0);
   out.s("unwind ").s(g_config.unwind_fp ? "fp" : "dwarf").c('\n');
   for (uint32_t i = 0; i < module_count(); ++i) {
     const Module* m = module_at(i);
@@ -173,8 +184,9 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   for (uint32_t i = 0; i < count; ++i) {
     yield_to_program(i);  // after the stops (stw never opens the window)
     Record* r = record_at(members[i]);
-    const Capture* c = slot_at(members[i]);
+    Capture* c = slot_at(members[i]);
     if (is_abandoned(r, t.gen)) {  // its slot may still change: the record only
+      c->rec_gen = 0;  // listed from the record: never `same` next time
       char name[17] = {};
       memcpy(name, r->name, 16);
       out.s("thread tid=").u(static_cast<uint64_t>(r->tid.load())).s(" name=").enc(name[0] ? name : "?")
@@ -184,6 +196,33 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       continue;
     }
     if (!is_shown(r, c)) continue;
+    pid_t owner = c->kind == kBlocked ? owner_for_dump(r, members[i], c, members, count) : 0;
+    if (t.record_token) {
+      // The line less blocked_ns as fields; `same` when the base dump listed
+      // exactly that, with these very frames (not replaced since).
+      RecordLine now;
+      memset(&now, 0, sizeof(now));
+      now.tid = c->tid;
+      now.owner = owner;
+      now.kind = c->kind;
+      now.call = c->kind == kBlocked ? c->call : 0;
+      now.via = c->via;
+      now.first_pc = c->first_pc && c->nframes;
+      now.foreign = r->foreign;
+      now.nframes = c->nframes;
+      now.obj = c->kind == kBlocked ? c->obj : 0;
+      now.obj2 = c->kind == kBlocked ? c->obj2 : 0;
+      memcpy(now.name, c->name, sizeof(now.name));
+      bool unchanged = base_gen && c->rec_gen == base_gen &&
+                       static_cast<int32_t>(c->frames_gen - base_gen) <= 0 &&
+                       memcmp(&now, &c->rec, sizeof(now)) == 0;
+      c->rec = now;
+      c->rec_gen = t.gen;
+      if (unchanged) {
+        same.c(same.size() ? ',' : ' ').u(static_cast<uint64_t>(c->tid));
+        continue;
+      }
+    }
     out.s("thread tid=").u(static_cast<uint64_t>(c->tid)).s(" name=");
     char name[17] = {};
     memcpy(name, c->name, 16);
@@ -193,7 +232,6 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
       uint64_t since = c->since_ns && c->since_ns < t.stop1_mono_ns ? t.stop1_mono_ns - c->since_ns : 0;
       out.s(" blocked_ns=").u(since);
       if (c->obj2) out.s(" mutex=").x(c->obj2);
-      pid_t owner = owner_for_dump(r, members[i], c, members, count);
       if (owner > 0) out.s(" owner=").u(static_cast<uint64_t>(owner));
     } else {
       out.s(" state=running");
@@ -207,6 +245,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
     out.c('\n');
     for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');
   }
+  if (same.size()) out.s("same").raw(same.data(), same.size()).c('\n');
   out.s("end\n");
 }
 
@@ -292,8 +331,12 @@ void test_write_delay() {
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
 }
 
+// A record dump is .rec (writer.h): `threadsnap dump` and readers of .txt
+// never see one.
+const char* g_suffix = ".txt";
+
 void final_name(Line& out, pid_t pid, uint32_t seq) {
-  out.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(".txt");
+  out.s(g_config.dir).s("/threadsnap.").u(static_cast<uint64_t>(pid)).c('.').u(seq).s(g_suffix);
 }
 
 // Gives the unnamed file `fd` the name `path`; never replaces anything there
@@ -411,6 +454,8 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   Text text(last_size + last_size / 8);
   format(text, members, count, t);
   last_size = text.size();
+  g_suffix = t.record_token ? ".rec" : ".txt";
+  if (t.record_token) g_local.record_base_gen = 0;  // until this one is written whole
   if (!text.ok()) {
     log_msg("error: cannot write dump: out of memory");
     return;
@@ -424,6 +469,11 @@ void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t) {
   }
   if (o == Outcome::kUnsupported) o = name_dump(-1, text, pid, written);
   if (o != Outcome::kDone) return;
+  if (t.record_token) {  // the base of this recorder's next record dump
+    g_local.record_token = t.record_token;
+    g_local.record_base_gen = t.gen;
+    g_local.record_base_seq = g_seq;
+  }
   control_set_last_dump(written.data(), ++g_written);
   if (!g_config.quiet) {
     uint32_t shown = count_shown(members, count, t.gen);

@@ -20,8 +20,19 @@ struct DumpTimes {
   uint64_t dumper_cpu_ns;  // the dumper's CPU time for this dump, up to the writing
   bool task_scan;     // /proc/self/task was read for untracked threads
   uint32_t kept;      // blocked threads still in the call of the previous dump: frames kept
+  uint32_t record_token;  // nonzero: a record dump for the recorder with this token
 };
 
+
+// A record dump (`threadsnap record`, scripts/threadsnap_record.py): asked
+// for with rt_tgsigqueueinfo of the wake signal to the dumper, si_code
+// SI_QUEUE, si_value = kRecordRequestMagic << 32 | token (token nonzero).
+// It is written as threadsnap.PID.SEQ.rec with the header keys
+// record_token and record_base (the SEQ of the last record dump of the same
+// token that was written whole, 0 if none), and a thread whose line less
+// blocked_ns and whose frames are as that base dump listed them is written
+// only in the `same TID,TID,...` line before `end`.
+inline constexpr uint32_t kRecordRequestMagic = 0x74737263;  // "tsrc"
 
 void write_dump(const uint32_t* members, uint32_t count, const DumpTimes& t);
 

@@ -7,7 +7,9 @@ memfd mapping whose line in /proc/PID/maps ends with
     threadsnap-control 1
     seq N                 odd while the library updates the record
     version ...           pid, dumper_tid, wake_signal, trigger_signal,
-    trigger on|off|none   dir, log, dumps, last_dump, last_message
+    trigger on|off|none   dir, log, dumps, last_dump, last_message,
+                          record_dumps (1: it writes record dumps when asked,
+                          see ask_record_dump)
     end
 
 It is read through /proc/PID/map_files/START-END (root, CAP_SYS_ADMIN) or
@@ -458,6 +460,8 @@ def signal_name(n):
 
 
 _SYS_TGKILL = {"x86_64": 234, "aarch64": 131, "riscv64": 131, "ppc64le": 250, "s390x": 241}
+_SYS_RT_TGSIGQUEUEINFO = {"x86_64": 297, "aarch64": 240, "riscv64": 240, "ppc64le": 322,
+                          "s390x": 330}
 _SYS_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "riscv64": 30, "ppc64le": 273, "s390x": 282}
 _libc = None
 
@@ -480,6 +484,21 @@ def _syscall(table, *args):
 def tgkill(pid, tid, sig):
     """Sends sig to thread tid of process pid only (never process-directed)."""
     _syscall(_SYS_TGKILL, pid, tid, sig)
+
+
+RECORD_MAGIC = 0x74737263   # "tsrc": preload/writer.h, kRecordRequestMagic
+
+
+def ask_record_dump(pid, tid, sig, token):
+    """Asks the library's dumper (thread tid of pid, woken by sig) for a
+    record dump for the recorder with this token (1..2^32-1): sig queued
+    with si_code SI_QUEUE and the value RECORD_MAGIC << 32 | token."""
+    import ctypes
+    import struct
+    info = ctypes.create_string_buffer(128)
+    struct.pack_into("=iii", info, 0, sig, 0, -1)             # signo, errno, SI_QUEUE
+    struct.pack_into("=iIQ", info, 16, os.getpid(), os.getuid(), (RECORD_MAGIC << 32) | token)
+    _syscall(_SYS_RT_TGSIGQUEUEINFO, pid, tid, sig, ctypes.addressof(info))
 
 
 def lower_priority():

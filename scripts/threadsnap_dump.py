@@ -225,7 +225,9 @@ def decide_without_record(t, lines, override):
 
 # --- dump files ------------------------------------------------------------------------
 
-def last_seq(d, pid):
+def last_seq(d, pid, suffixes=(".txt",)):
+    """The highest SEQ of a threadsnap.PID.SEQ file with one of suffixes
+    (all four letters long: .txt dumps, .rec record dumps) in d."""
     prefix = "threadsnap.%d." % pid
     best = 0
     try:
@@ -233,41 +235,46 @@ def last_seq(d, pid):
     except OSError:
         return 0
     for n in names:
-        if n.startswith(prefix) and n.endswith(".txt"):
+        if n.startswith(prefix) and n[-4:] in suffixes:
             mid = n[len(prefix):-4]
             if mid.isdigit():
                 best = max(best, int(mid))
     return best
 
 
-def new_dump(t):
+def new_dump(t, suffixes=(".txt",)):
     """The first whole dump of t after its seq whose stop 1 is not older than
     the signal (a dump under way when we signalled is not ours)."""
-    last = last_seq(t.dir, t.pid)
+    last = last_seq(t.dir, t.pid, suffixes)
     for n in range(t.seq + 1, last + 1):
-        path = os.path.join(t.dir, "threadsnap.%d.%d.txt" % (t.pid, n))
-        try:
-            with open(path, "rb") as f:   # a 10k-thread dump is megabytes: head and tail only
-                head = f.read(8192)
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 5))
-                tail = f.read(5)
-        except OSError:
-            continue
-        if tail != b"\nend\n":
-            continue
-        tns = None
-        for line in head.split(b"\n", 40)[:40]:
-            if line.startswith(b"time_ns "):
-                try:
-                    tns = int(line[8:])
-                except ValueError:
-                    pass
-                break
-        if tns and tns < t.sent_ns:
-            continue
-        return path
+        for sfx in suffixes:
+            path = os.path.join(t.dir, "threadsnap.%d.%d%s" % (t.pid, n, sfx))
+            if whole_and_new(t, path):
+                return path
     return None
+
+
+def whole_and_new(t, path):
+    """Whether path is a whole dump whose stop 1 is not older than t's signal."""
+    try:
+        with open(path, "rb") as f:   # a 10k-thread dump is megabytes: head and tail only
+            head = f.read(8192)
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 5))
+            tail = f.read(5)
+    except OSError:
+        return False
+    if tail != b"\nend\n":
+        return False
+    tns = None
+    for line in head.split(b"\n", 40)[:40]:
+        if line.startswith(b"time_ns "):
+            try:
+                tns = int(line[8:])
+            except ValueError:
+                pass
+            break
+    return not (tns and tns < t.sent_ns)
 
 
 # --- sending -----------------------------------------------------------------------------

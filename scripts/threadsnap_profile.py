@@ -38,7 +38,12 @@ def is_lock_call(call):
 
 
 _BLOCKED_NS = re.compile(r" blocked_ns=\d+")
-_THREAD_TID = re.compile(r"\nthread tid=\d+ ")
+_THREAD_TID = re.compile(r"\nthread tid=(\d+) ")
+
+
+class BaseMismatch(Exception):
+    """A record dump relative to a dump this aggregate did not take in as
+    its last record dump (preload/writer.h): ask for a whole one."""
 
 
 def _parse_rest(path, rest):
@@ -97,13 +102,15 @@ class Aggregate:
         self.stack_list = []         # id -> (frames text, first is PC)
         self.raw = {}                # thread record less tid and blocked_ns -> [samples, _split]
         self.rests = {}              # that line -> its fields (_parse_rest)
-        self._tid_rx = {}            # lines -> pattern of the tids of the threads with them
         self._waiting = set()        # (tid, line) of every thread seen in a lock or condvar wait
         self.counts = {}             # after finish(): (stack id, name, state, call, lock) -> samples
         self.max_threads = 0
         self.module_lines = {}       # module line -> Module
         self.locks = {}              # obj -> LockStats
         self.stop_ns = []            # stop1 + stop2 of each dump (the pause)
+        self.rec_samples = 0         # dumps taken in that were record dumps
+        self.rec_seq = 0             # the last record dump taken in (its SEQ)...
+        self.rec_last = {}           # ...and its records by tid
 
     def _stack(self, text, pc):
         key = (text, pc)
@@ -113,20 +120,31 @@ class Aggregate:
             self.stack_list.append(key)
         return sid
 
-    def add_dump(self, path, text):
+    def add_dump(self, path, text, token=None, seq=0):
         """Takes in one whole dump (its text). DumpError if it is not one.
+        token: that of the recorder, for a record dump (.rec, SEQ seq):
+        threads listed in its `same` line are as in the record dump before
+        it (record_base), which must be the last one taken in here, else
+        BaseMismatch (and nothing is counted).
 
         The fast path (a 1,000-thread dump is 330 KB, 20 of them a second)
         has no Python code per thread: blocked_ns, the one field that differs
         between threads in the same place besides the tid, is cut out by one
-        re.sub; re.split cuts the records without their tids; Counter counts
+        re.sub; re.split cuts the records from their tids; Counter counts
         equal ones. Python code runs per distinct record (a line is parsed
         once per distinct text, in _parse_rest)."""
         if not text.startswith("threadsnap 1\n") or not text.endswith("\nend\n"):
             raise DumpError(path, 0, "not a whole threadsnap v1 dump")
+        same = []
+        if token is not None:
+            last = text.rfind("\n", 0, len(text) - 5)
+            if text.startswith("same ", last + 1):
+                same = text[last + 6:len(text) - 5].split(",")
+                text = text[:last] + "\nend\n"
         head, sep, body = text.partition("\nthread tid=")
         declared = None
         stops = 0
+        rec_token = rec_base = None
         for line in head.split("\n")[1:]:
             key, _, value = line.partition(" ")
             if key == "module":
@@ -144,14 +162,37 @@ class Aggregate:
                 self.last_ns = t
             elif key in ("stop1_ns", "stop2_ns"):
                 stops += int(value)
+            elif key == "record_token":
+                rec_token = int(value)
+            elif key == "record_base":
+                rec_base = int(value)
         body = _BLOCKED_NS.sub("", body[:-5]) if sep else ""   # [:-5]: the "\nend\n"
-        body = "\nthread tid=" + body if sep else ""
         # Each thread's record less its "thread tid=N " (re.split, C code):
         # equal for threads in the same place, so Counter (C code) counts them.
-        records = _THREAD_TID.split(body)[1:]
+        parts = _THREAD_TID.split("\nthread tid=" + body) if sep else [""]
+        tids, records = parts[1::2], parts[2::2]
+        # Threads written out in this dump: the others (`same`) are as in the
+        # last record dump, where their (tid, line) waits were counted.
+        changed = len(records)
+        if token is not None:
+            if rec_token != token or rec_base is None:
+                raise DumpError(path, 0, "not a record dump of this recording")
+            if rec_base and rec_base != self.rec_seq or not rec_base and same:
+                raise BaseMismatch("%s: relative to dump %d, the last taken in is %d"
+                                   % (path, rec_base, self.rec_seq))
+            try:
+                records += map(self.rec_last.__getitem__, same)
+            except KeyError:
+                raise BaseMismatch("%s: a thread listed as the same was not in dump %d"
+                                   % (path, rec_base)) from None
+            tids += same
         if declared is not None and declared != len(records):
             raise DumpError(path, 0, "header says 'threads %d' but %d thread records follow"
                             % (declared, len(records)))
+        if token is not None:
+            self.rec_last = dict(zip(tids, records))
+            self.rec_seq = seq
+            self.rec_samples += 1
         self.samples += 1
         self.stop_ns.append(stops)
         self.max_threads = max(self.max_threads, len(records))
@@ -164,10 +205,11 @@ class Aggregate:
                 r = raw[key] = [0, self._split(path, key)]
             r[0] += n
             if r[1][2][5]:
-                special = special or []
-                special.append((r[1], n))
+                special = special or {}
+                special[key] = (r[1], n)
         if special:
-            self._add_waits(body + "\nthread tid=", special)
+            by_tid = self.rec_last if token is not None else dict(zip(tids, records))
+            self._add_waits(tids[:changed], records[:changed], by_tid, special)
 
     def _split(self, path, key):
         """(line less tid, frames, parsed line) of a record less its tid."""
@@ -178,19 +220,14 @@ class Aggregate:
             r = self.rests[rest] = _parse_rest(path, rest)
         return rest, frames, r
 
-    def _add_waits(self, body, special):
-        """Lock and condvar waits of one dump (special: [((line, frames,
-        fields), count in this dump)]; body: its thread records, each after
-        "\\nthread tid=", and one more such separator at the end). The
-        waiters' tids and the owners' records are found by searching the text
-        (C code), not by a pass over every thread in Python."""
-        rests = tuple(sorted({rest for (rest, _, _), _ in special}))
-        rx = self._tid_rx.get(rests)
-        if rx is None:   # one scan for all of them
-            rx = self._tid_rx[rests] = re.compile(r"\nthread tid=(\d+) (%s)(?=\n)"
-                                                  % "|".join(re.escape(r) for r in rests))
-        self._waiting.update(rx.findall(body))     # {(tid, line)}: distinct waiters, at finish()
-        for (rest, frames, r), n in special:
+    def _add_waits(self, tids, records, by_tid, special):
+        """Lock and condvar waits of one dump (special: {record: ((line,
+        frames, fields), count in this dump)}; tids and records: its threads
+        whose (tid, line) pair may be new; by_tid: all its records by tid,
+        for the owners' stacks)."""
+        self._waiting.update((tid, special[rec][0][0]) for tid, rec in zip(tids, records)
+                             if rec in special)     # {(tid, line)}: distinct waiters, at finish()
+        for (rest, frames, r), n in special.values():
             name, state, call, pc, lock, kind, cond_mutex, owner = r
             if kind == "cond":
                 st = self._lock(cond_mutex)
@@ -201,14 +238,10 @@ class Aggregate:
             st.waits += n
             o = None
             if owner is not None:
-                i = body.find("\nthread tid=%s " % owner)
-                if i >= 0:
-                    i += 12
-                    chunk = body[i:body.find("\nthread tid=", i)]
-                    nl = chunk.find("\n")
-                    if nl < 0:
-                        nl = len(chunk)
-                    o = (chunk[chunk.find(" ") + 1:nl], chunk[nl + 1:])
+                rec = by_tid.get(owner)
+                if rec is not None:
+                    line, _, frames_text = rec.partition("\n")
+                    o = (line, frames_text)
             if o is None:
                 st.no_owner += n
             else:

@@ -46,9 +46,9 @@ import types
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import threadsnap_control as ctl  # noqa: E402
-from threadsnap_dump import Refused, check_target, new_dump, send  # noqa: E402
+from threadsnap_dump import Refused, check_target, last_seq, new_dump, send  # noqa: E402
 from threadsnap_dumpfile import DumpError  # noqa: E402
-from threadsnap_profile import Aggregate  # noqa: E402
+from threadsnap_profile import Aggregate, BaseMismatch  # noqa: E402
 
 FORMATS = ("pprof", "text", "json", "folded", "svg")
 SYMBOLIZERS = ("auto", "llvm-symbolizer", "eu-addr2line", "addr2line", "none")
@@ -158,8 +158,14 @@ def poke(t, proc):
         raise Refused("%s: no dumper thread and the main thread blocks signal %d; nothing sent"
                       % (t.who, t.sig))
     t.sent_ns = time.time_ns()
+    # A record dump where the library writes them and has its dumper: only
+    # the threads that changed since the last one are written out.
+    t.asked_record = tid != t.pid and rec.get("record_dumps") == "1"
     try:
-        ctl.tgkill(t.pid, tid, t.sig)
+        if t.asked_record:
+            ctl.ask_record_dump(t.pid, tid, t.sig, t.token)
+        else:
+            ctl.tgkill(t.pid, tid, t.sig)
     except OSError as e:
         raise Refused("cannot signal thread %d of %s: %s" % (tid, t.who, e.strerror)) from None
 
@@ -186,6 +192,12 @@ def exiting(t, proc, grace=1.0):
     return not alive(t, proc)
 
 
+def suffixes(t):
+    """The dump files that answer what poke asked for: our record dump, or
+    a plain dump (someone else's request may have coalesced with ours)."""
+    return (".rec", ".txt") if getattr(t, "asked_record", False) else (".txt",)
+
+
 def wait_dump(t, proc, timeout):
     """The path of the snapshot asked for, or None when the process is gone.
     Looks for the next sequence number by name (one stat) and lists the
@@ -194,15 +206,16 @@ def wait_dump(t, proc, timeout):
     deadline = time.monotonic() + timeout
     pause = 0.001
     polls = 0
+    sfx = suffixes(t)
     while True:
         polls += 1
-        if polls % 16 == 1 or os.path.exists(os.path.join(
-                t.dir, "threadsnap.%d.%d.txt" % (t.pid, t.seq + 1))):
-            f = new_dump(t)
+        if polls % 16 == 1 or any(os.path.exists(os.path.join(
+                t.dir, "threadsnap.%d.%d%s" % (t.pid, t.seq + 1, s))) for s in sfx):
+            f = new_dump(t, sfx)
             if f:
                 return f
         if not alive(t, proc):
-            return new_dump(t)
+            return new_dump(t, sfx)
         if time.monotonic() > deadline:
             raise Late("no snapshot from %s in %s within %.0f s (the process stalled, or the "
                        "machine is overloaded)" % (t.who, t.dir, timeout))
@@ -212,6 +225,35 @@ def wait_dump(t, proc, timeout):
 
 def seq_of(path):
     return int(path.rsplit(".", 2)[-2])
+
+
+def ours(t, path, text=None):
+    """Whether path is a record dump of this recording (its token)."""
+    if not path.endswith(".rec"):
+        return False
+    if text is None:
+        try:
+            with open(path, "rb") as f:
+                text = f.read(8192).decode("utf-8", "replace")
+        except OSError:
+            return False
+    return ("\nrecord_token %d\n" % t.token) in text[:8192]
+
+
+def drop_stale_records(t, below):
+    """Our record dumps numbered below `below` and above t.seq: ones that
+    came too late for their tick (a later tick's request was sent first)."""
+    for n in range(t.seq + 1, below):
+        p = os.path.join(t.dir, "threadsnap.%d.%d.rec" % (t.pid, n))
+        if os.path.exists(p) and ours(t, p):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+def new_token():
+    return int.from_bytes(os.urandom(4), "little") or 1
 
 
 # --- the loop ---------------------------------------------------------------------------
@@ -266,24 +308,40 @@ def record(t, proc, args, agg, stop, progress):
         if path is None:
             break
         latency.append(time.monotonic() - asked)
+        seq = seq_of(path)
+        drop_stale_records(t, seq)
+        mine = False
         try:
             with open(path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
-            agg.add_dump(path, text)
+            mine = ours(t, path, text)
+            if path.endswith(".rec") and not mine:
+                lost += 1           # another recorder's: not ours to read or delete
+            else:
+                agg.add_dump(path, text, t.token if mine else None, seq)
+        except BaseMismatch:
+            # We missed the record dump it is relative to: the next request
+            # carries a new token, so the library writes every thread again.
+            lost += 1
+            t.token = new_token()
         except (OSError, DumpError) as e:
             raise Fail("record: %s" % e)
         finally:
-            t.seq = max(t.seq, seq_of(path))
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            t.seq = max(t.seq, seq)
+            # Ours to delete: our record dumps, and plain dumps where we ask
+            # for plain dumps (not one someone else asked for meanwhile).
+            if mine or not getattr(t, "asked_record", False) and path.endswith(".txt"):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
         if progress and time.monotonic() - shown >= 0.25:
             shown = time.monotonic()
             sys.stderr.write("\rthreadsnap: recording pid %d: %d samples, %.1f s, %d lost  "
                              % (t.pid, agg.samples, shown - t0, lost))
             sys.stderr.flush()
     wall_ns = int((time.monotonic() - t0) * 1e9)
+    drop_stale_records(t, last_seq(t.dir, t.pid, (".rec",)) + 1)
     if progress:
         sys.stderr.write("\r" + " " * 70 + "\r")
     if stop.why and ended is None:
@@ -452,6 +510,7 @@ def main(argv=None):
             except Refused as e:
                 raise Fail("record: %s" % e)
         agg = Aggregate(int(round(1e9 / args.hz)))
+        t.token = new_token()
         info = record(t, proc, args, agg, stop, sys.stderr.isatty())
         stop_command(proc)
         if agg.samples == 0:

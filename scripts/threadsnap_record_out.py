@@ -194,7 +194,8 @@ def profile_json(p):
     a, info = p.agg, p.info
     doc = {"format": "threadsnap-record", "version": 1, "pid": a.pid, "exe": a.exe,
            "hz": info["hz"], "samples": a.samples, "wall_ns": info["wall_ns"],
-           "lost_ticks": info["lost"], "sample_weight_ns": p.period_ns,
+           "lost_ticks": info["lost"], "record_dumps": a.rec_samples,
+           "sample_weight_ns": p.period_ns,
            "thread_seconds": p.secs(p.total), "max_threads": a.max_threads, "symbolizer": a.symbolizer,
            "ended": info.get("ended"), "timings": timings(p),
            "states": [{"state": k, "thread_seconds": p.secs(n), "share": n / p.total}

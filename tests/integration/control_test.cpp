@@ -471,3 +471,156 @@ TEST(Bounded, TriggerOnTheFirstFreeRealTimeSignal) {
 
 }  // namespace
 }  // namespace threadsnap::testing
+
+namespace threadsnap::testing {
+namespace {
+
+// Record dumps (`threadsnap record`, preload/writer.h): asked for with the
+// wake signal queued to the dumper (SI_QUEUE, magic and token in si_value),
+// written as .rec; a thread whose line (less blocked_ns) and frames are as
+// the last record dump of the same token listed them is only named in the
+// `same` line. Here: the first is whole; then everything blocked unchanged
+// is `same`; a thread that blocked again (at another depth, or under twin
+// functions with equal registers) is written out; a plain dump in between
+// changes nothing; another token starts whole again.
+class RecordDumps {
+ public:
+  explicit RecordDumps(Process& p) : p_(p) {}
+  bool Init() {
+    auto rec = ReadControl(p_.pid());
+    if (rec["record_dumps"] != "1" || rec["dumper_tid"].empty()) return false;
+    dumper_ = std::stoi(rec["dumper_tid"]);
+    sig_ = std::stoi(rec["wake_signal"]);
+    return dumper_ > 0 && sig_ > 0;
+  }
+  // The next record dump for token; false (and *err) if none came.
+  bool Take(uint32_t token, Dump* d, std::string* err) {
+    siginfo_t si = {};
+    si.si_signo = sig_;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value.sival_ptr =
+        reinterpret_cast<void*>((uint64_t{0x74737263} << 32) | token);
+    if (syscall(SYS_rt_tgsigqueueinfo, p_.pid(), dumper_, sig_, &si) != 0) {
+      *err = "rt_tgsigqueueinfo: " + std::string(strerror(errno));
+      return false;
+    }
+    std::string path = p_.DumpPath(++seq_);
+    path.replace(path.size() - 4, 4, ".rec");
+    if (!WaitUntil([&] { return access(path.c_str(), F_OK) == 0; }, seconds(10))) {
+      *err = "no " + path;
+      return false;
+    }
+    return ReadDumpFile(path, d, err);
+  }
+  bool Plain(Dump* d, std::string* err) {
+    if (!p_.Signal(SIGUSR2)) return false;
+    return p_.WaitDump(++seq_, d, err, seconds(10));
+  }
+  int seq() const { return seq_; }
+
+ private:
+  Process& p_;
+  pid_t dumper_ = 0;
+  int sig_ = 0;
+  int seq_ = 0;
+};
+
+std::set<pid_t> SameTids(const Dump& d) {
+  std::set<pid_t> out;
+  for (const auto& l : d.unknown_lines)
+    if (l.rfind("same ", 0) == 0) {
+      std::stringstream in(l.substr(5));
+      std::string t;
+      while (std::getline(in, t, ',')) out.insert(std::stoi(t));
+    }
+  return out;
+}
+
+std::set<pid_t> Written(const Dump& d) {
+  std::set<pid_t> out;
+  for (const auto& t : d.threads) out.insert(t.tid);
+  return out;
+}
+
+TEST(RecordDumps, OnlyWhatChangedIsWrittenOut) {
+  Process p;
+  START(p, (RunOptions{"reblock", {}, {{"THREADSNAP_QUIET", "1"}}}));
+  WAIT_READY(p, seconds(10));
+  ASSERT_TRUE(p.WaitForPrefix("tid mover ", seconds(10)));
+  auto tids = p.Tids();
+  pid_t mover = tids["mover"], main_tid = tids["rb-main"];
+  std::set<pid_t> idle, all;
+  for (auto& [name, tid] : tids) {
+    all.insert(tid);
+    if (name.rfind("idle", 0) == 0) idle.insert(tid);
+  }
+  ASSERT_EQ(idle.size(), 8u);
+  int blocks = 0;
+  auto move = [&](const std::string& cmd) {
+    if (!cmd.empty()) {
+      ASSERT_TRUE(p.Write(cmd));
+    }
+    ++blocks;
+    ASSERT_TRUE(WaitUntil([&] {
+      int c = 0;
+      for (const auto& l : p.Lines())
+        if (l.rfind("blocking ", 0) == 0) ++c;
+      return c >= blocks && TaskSyscall(p.pid(), mover) == SYS_read &&
+             TaskSyscall(p.pid(), main_tid) == SYS_read;
+    }, seconds(10)));
+  };
+  ASSERT_NO_FATAL_FAILURE(move(""));
+  RecordDumps r(p);
+  ASSERT_TRUE(r.Init()) << "no record_dumps 1 in the control record";
+  Dump d;
+  std::string err;
+  auto check = [&](const Dump& d, int base, const std::set<pid_t>& written,
+                   const std::set<pid_t>& same) {
+    EXPECT_EQ(d.header.count("record_token") ? d.header.at("record_token") : "", "7") << d.path;
+    EXPECT_EQ(d.HeaderU64("record_base", 99), static_cast<uint64_t>(base)) << d.path;
+    EXPECT_EQ(d.HeaderU64("threads"), all.size()) << d.path;
+    EXPECT_EQ(Written(d), written) << d.path << "\n" << d.text;
+    EXPECT_EQ(SameTids(d), same) << d.path << "\n" << d.text;
+  };
+  ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 1: whole
+  check(d, 0, all, {});
+  int base = r.seq();
+  ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 2: all the same
+  check(d, base, {}, all);
+  base = r.seq();
+  ASSERT_NO_FATAL_FAILURE(move("a5"));
+  ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 3: the mover and main (it read "a5") anew
+  check(d, base, {mover, main_tid}, idle);
+  if (const ThreadRecord* t = d.FindTid(mover)) {
+    Symbolizer sym(d);
+    auto names = sym.Names(*t);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "descend_a"), 6) << sym.Describe(*t);
+  }
+  base = r.seq();
+  ASSERT_NO_FATAL_FAILURE(move("b5"));  // same depth, equal registers
+  ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 4
+  check(d, base, {mover, main_tid}, idle);
+  if (const ThreadRecord* t = d.FindTid(mover)) {
+    Symbolizer sym(d);
+    auto names = sym.Names(*t);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "descend_b"), 6) << sym.Describe(*t);
+  }
+  base = r.seq();
+  ASSERT_TRUE(r.Plain(&d, &err)) << err;  // 5: a plain dump is whole, and no base
+  EXPECT_EQ(d.CheckWellFormed(), "");
+  EXPECT_EQ(Written(d), all);
+  EXPECT_TRUE(SameTids(d).empty());
+  EXPECT_EQ(d.header.count("record_token"), 0u);
+  ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 6: still relative to 4
+  check(d, base, {}, all);
+  ASSERT_TRUE(r.Take(8, &d, &err)) << err;  // 7: another recorder: whole
+  EXPECT_EQ(d.HeaderU64("record_base", 99), 0u);
+  EXPECT_EQ(Written(d), all);
+  EXPECT_TRUE(SameTids(d).empty());
+  ExpectCleanExit(p);
+}
+
+}  // namespace
+}  // namespace threadsnap::testing

@@ -19,9 +19,21 @@ wait_memcached "$port"
 memcaslap -s "127.0.0.1:$port" -T 2 -c 16 -t 4s > "$TMP/load.out" 2>&1 &
 load=$!; started "$load"
 cd "$TMP"
-"$TS" record --hz 20 --duration 3 -o mc.json -o mc.pb.gz "$pid" 2> rec.err ||
-  fail "record failed: $(cat rec.err)"
+"$TS" record --hz 20 --duration 3 -o mc.json -o mc.pb.gz "$pid" 2> rec.err &
+rec=$!; started "$rec"
+# Someone takes a dump of their own meanwhile: the recording may use it as
+# a sample, but leaves it where it is (it deletes only its record dumps).
+until grep -qs '\.rec ' "$TMP/d/threadsnap.$pid.log"; do   # the library's "wrote ...rec"
+  kill -0 "$rec" 2> /dev/null || fail "record ended early: $(cat rec.err)"
+  sleep 0.05
+done
+"$TS" dump --format json "$pid" > own.json 2> own.err || fail "dump during the recording: $(cat own.err)"
+own=$(sed -n 's/^threadsnap: dump of [0-9]*: //p' own.err)
+[ -n "$own" ] || fail "no dump file named by threadsnap dump: $(cat own.err)"
+wait "$rec" || fail "record failed: $(cat rec.err)"
 cat rec.err
+[ -s "$own" ] || fail "the recording deleted someone else's dump $own"
+rm -f "$own"
 wait "$load" || fail "memcaslap failed: $(tail -n 5 load.out)"
 grep -E '^Run time|TPS' load.out | tail -n 2
 go tool pprof -traces -tagfocus=thread=mc-worker mc.pb.gz > traces.txt 2> traces.err ||
@@ -53,6 +65,8 @@ PY
 grep -q '\[epoll_wait\]' traces.txt && grep -q 'event_base_loop' traces.txt ||
   fail "go tool pprof -traces lacks the workers' epoll_wait stack: $(head -n 30 traces.txt)"
 memcached_answers "$port" || fail "memcached stopped answering after the recording"
-left=$(ls "$TMP/d" | grep -c '^threadsnap\..*\.txt$' || true)
-[ "$left" = 0 ] || fail "$left dumps left behind in the dump directory"
+left=$(ls "$TMP/d" | grep -c '^threadsnap\..*\.\(txt\|rec\)$' || true)
+[ "$left" = 0 ] || fail "$left dumps left behind in the dump directory: $(ls "$TMP/d")"
+python3 -c 'import json, sys; d = json.load(open("mc.json")); sys.exit(d["record_dumps"] < d["samples"] - 3)' ||
+  fail "the recording did not use record dumps: $(python3 -c 'import json; d = json.load(open("mc.json")); print(d["record_dumps"], "of", d["samples"])')"
 ok "memcached recorded: workers in epoll_wait under event_base_loop, still serving"
