@@ -7,8 +7,13 @@
  * and block again under K calls of descend_a or descend_b; before each read
  * it prints "blocking a|b K N" (N counts the blocks). It starts with "a3".
  * Eight "idle" threads block in read() for ever under chain_idle().
- * Prints "tid mover TID", "tid idleI TID", "ready". */
+ * Prints "tid mover TID", "tid idleI TID", then "ready" once all have. */
 #include "testprog.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+
+static atomic_int g_registered;
 
 static int g_cmd[2], g_never[2];
 static char g_kind = 'a';
@@ -40,6 +45,7 @@ NOIPA void descend_b(int k) {
 NOIPA void* mover_main(void* arg) {
   (void)arg;
   tp_register("mover");
+  atomic_fetch_add(&g_registered, 1);
   for (long n = 1;; n++) {
     tp_line("blocking %c %d %ld", g_kind, g_depth, n);
     if (g_kind == 'b') descend_b(g_depth);
@@ -59,6 +65,7 @@ NOIPA void* idle_main(void* arg) {
   char name[16];
   snprintf(name, sizeof name, "idle%ld", (long)arg);
   tp_register(name);
+  atomic_fetch_add(&g_registered, 1);
   chain_idle();
   TP_TOUCH(1);
   return NULL;
@@ -71,6 +78,7 @@ int main(void) {
   for (long i = 0; i < 8; i++)
     if (pthread_create(&t, NULL, idle_main, (void*)i)) tp_die("pthread_create");
   if (pthread_create(&t, NULL, mover_main, NULL)) tp_die("pthread_create");
+  while (atomic_load(&g_registered) < 9) sched_yield();
   tp_line("ready");
   char buf[64];
   ssize_t r;
