@@ -362,7 +362,12 @@ def run_record(ctx):
 def configure(ctx, quick):
     ctx.mc_pairs, ctx.cpu_rounds, ctx.big_secs = (2, 1, 20) if quick else (6, 2, 60)
     if not hasattr(ctx, "lib_note"):
-        ctx.lib_note = "build/libthreadsnap.so"
+        import hashlib
+        with open(ctx.lib, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()[:12]
+        head = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip() or "?"
+        ctx.lib_note = "sha256 %s (built from %s)" % (sha, head)
 
 
 def main():
