@@ -3,7 +3,8 @@
 # (tests/programs/rec_split.c): its 8 "rec-worker" threads spend 60% of
 # their time blocked in pthread_mutex_lock on mutex M (held by "rec-holder"
 # inside slow_update), 30% in pthread_cond_timedwait, 10% running in crunch.
-# Recorded 10 s at 50 Hz into pprof, json, text, folded and svg at once:
+# Recorded 10 s at 50 Hz into pprof, json, text, folded and svg at once
+# (go tool pprof -top, -traces, -tagfocus, -raw and -http read the pprof):
 # - the workers' split is within 5 percentage points of the truth (json);
 # - the lock table's first row is M, its owner stack has slow_update (text
 #   and json), and the condvar's mutex is not counted as a lock wait;
@@ -46,6 +47,25 @@ bid=$(readelf -n "$PROGRAMS/rec_split" | sed -n 's/.*Build ID: //p')
 go tool pprof -raw r.pb.gz 2> /dev/null | grep -E "/rec_split $bid \[FN\]\[FL\]\[LN\]\[IN\]" ||
   fail "no mapping of rec_split with build-id $bid: $(go tool pprof -raw r.pb.gz | sed -n '/^Mappings/,$p')"
 head -n 14 top.txt
+# -http (the web UI, offline): its top table and flame graph name the frames.
+port=$(free_port)
+go tool pprof -http="127.0.0.1:$port" -no_browser r.pb.gz > http.log 2>&1 &
+started $!
+python3 - "$port" <<'PY' || fail "go tool pprof -http: $(cat http.log)"
+import sys, time, urllib.request
+base = "http://127.0.0.1:%s/ui/" % sys.argv[1]
+for i in range(200):        # until it listens (it reads the profile first)
+    try:
+        urllib.request.urlopen(base + "top", timeout=5).read()
+        break
+    except OSError:
+        time.sleep(0.05)
+for page in ("top", "flamegraph"):
+    with urllib.request.urlopen(base + page, timeout=10) as r:
+        html = r.read().decode("utf-8", "replace")
+        assert r.status == 200, (page, r.status)
+    assert "slow_update" in html and "crunch" in html, "/ui/%s lacks the frames" % page
+PY
 
 python3 - "$M" "$CM" <<'PY' || fail "record's profile of rec_split"
 import json, re, sys, xml.etree.ElementTree as ET
