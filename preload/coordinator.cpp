@@ -54,15 +54,20 @@ std::atomic<uint32_t> g_dumper_waiting{0};
 // waits for the end of the stop afterwards.
 constinit thread_local int t_in_barrier TS_TLS = 0;
 
+// The generation this thread has claimed itself for and not yet finished
+// (0: none): a jump out of its barrier finishes that claim
+// (leave_own_claim), since nobody else may.
+constinit thread_local uint32_t t_own_claim TS_TLS = 0;
+
 inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
 
 // --- completion and waiting (Async-signal-safe) -----------------------------
 
 void note_done(Record* r, uint32_t gen) {
-  // Only the claimer of gen finishes it (a later dump may have claimed an
-  // abandoned record since: claimed then is past gen, never before it).
-  TS_DCHECK(!before(r->claimed.load(std::memory_order_relaxed), gen));
+  // Only the claimer of gen finishes it, and nobody claims a later
+  // generation before it has (try_claim): `claimed` is still gen.
+  TS_DCHECK(r->claimed.load(std::memory_order_relaxed) == gen);
   r->done.store(gen, std::memory_order_seq_cst);
   if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
   g_arrivals.fetch_add(1, std::memory_order_seq_cst);
@@ -73,6 +78,7 @@ void note_done(Record* r, uint32_t gen) {
 // g_arrivals but the dumper, so only the thread's own waiters are told (two
 // seq_cst operations a thread fewer in a 10,000-thread sweep).
 void note_done_by_dumper(Record* r, uint32_t gen) {
+  TS_DCHECK(r->claimed.load(std::memory_order_relaxed) == gen);
   r->done.store(gen, std::memory_order_seq_cst);
   if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
 }
@@ -166,9 +172,44 @@ void capture_start(Record* r, uint32_t gen) {
   c->first_pc = 1;  // the start routine's entry
 }
 
-bool try_claim(Record* r, uint32_t gen) {
+// A record's claim for dump G is, as in Go's goroutine profile, in one of
+// three states: absent (claimed < G), in progress (claimed == G, done < G:
+// the claimer writes the slot) and satisfied (claimed == done == G). Only
+// the claimer writes the slot and `done`, so a claim never finished by its
+// claimer (it was preempted, stopped, or a program's handler ran or jumped
+// away between claim and done) stays in progress: the dump that gave up on
+// it lists the thread from its record (abandoned_gen), and so must every
+// later dump until the claimer finishes, for the claimer may still write the
+// slot and `done`. Were a later dump to claim it, the late claimer would
+// overwrite that dump's capture and move `done` back.
+enum class Claim {
+  kOurs,        // absent for gen until now: the caller captures, then sets done = gen
+  kTaken,       // in progress or satisfied for gen by another claimer
+  kUnfinished,  // an earlier dump's claim is still in progress: not claimable
+};
+
+Claim try_claim(Record* r, uint32_t gen) {
   uint32_t c = r->claimed.load(std::memory_order_seq_cst);
-  return before(c, gen) && r->claimed.compare_exchange_strong(c, gen, std::memory_order_seq_cst);
+  if (!before(c, gen)) return Claim::kTaken;
+  // done only moves forward, to the claimed generation: before `c` means
+  // c's claimer has not finished.
+  if (before(r->done.load(std::memory_order_seq_cst), c)) return Claim::kUnfinished;
+  return r->claimed.compare_exchange_strong(c, gen, std::memory_order_seq_cst) ? Claim::kOurs
+                                                                              : Claim::kTaken;
+}
+
+bool claim(Record* r, uint32_t gen) { return try_claim(r, gen) == Claim::kOurs; }
+
+// Whether an earlier dump's claim on r is still in progress. Any context.
+bool earlier_claim_unfinished(const Record* r, uint32_t gen) {
+  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
+  return before(c, gen) && before(r->done.load(std::memory_order_seq_cst), c);
+}
+
+// Listed from its record, its slot never read nor written by this dump.
+void abandon(Record* r, uint32_t gen) { r->abandoned_gen.store(gen, std::memory_order_seq_cst); }
+bool abandoned(const Record* r, uint32_t gen) {
+  return r->abandoned_gen.load(std::memory_order_seq_cst) == gen;
 }
 
 // --- stop 1 ------------------------------------------------------------------
@@ -231,7 +272,7 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
     auto settled = [&](Record* r) {
       return !before(r->done.load(std::memory_order_seq_cst), gen) ||
-             r->frozen_gen.load(std::memory_order_relaxed) == gen;
+             r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen);
     };
     while (pending_from < g_signalled_count && settled(record_at(g_signalled[pending_from])))
       ++pending_from;
@@ -243,13 +284,21 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
       if (settled(r)) continue;
       pid_t tid = r->tid.load(std::memory_order_relaxed);
       bool gone = raw_tgkill(raw_getpid(), tid, 0) == -ESRCH;
-      if ((gone || timed_out) && try_claim(r, gen)) {
-        Capture* c = slot_at(r->index);
-        capture_header(r, c, gen, kViaTimeout, kRunning, 0);
-        if (gone) r->omit = true;
-        else r->timed_out = true;
-        note_done_by_dumper(r, gen);
-        continue;
+      if (gone || timed_out) {
+        if (claim(r, gen)) {
+          Capture* c = slot_at(r->index);
+          capture_header(r, c, gen, kViaTimeout, kRunning, 0);
+          if (gone) r->omit = true;
+          else r->timed_out = true;
+          note_done_by_dumper(r, gen);
+          continue;
+        }
+        if (timed_out) {
+          // It claimed itself in its handler and never finished (stopped
+          // there): given up, as the sweep gives up such claims.
+          abandon(r, gen);
+          continue;
+        }
       }
       if (verdicts && !gone && judged_frozen(i, tid, now)) {
         r->frozen_gen.store(gen, std::memory_order_relaxed);
@@ -312,18 +361,24 @@ void stop1_walk_and_signal(uint32_t gen) {
       continue;
     }
     Record* r = record_at(i);
-    if (k == kStarting) {
-      if (try_claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
+    if (TS_UNLIKELY(earlier_claim_unfinished(r, gen))) {
+      // Its claimer (the thread itself) still holds an earlier dump's claim:
+      // not signalled, not waited for, listed from its record.
+      abandon(r, gen);
       continue;
     }
-    if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && try_claim(r, gen)) {
+    if (k == kStarting) {
+      if (claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
+      continue;
+    }
+    if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && claim(r, gen)) {
       // It still blocks our stop signal (checked before this stop): it
       // cannot answer, so the stop does not wait for it again.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       note_done_by_dumper(r, gen);
       continue;
     }
-    if (TS_UNLIKELY(!stop_signal) && try_claim(r, gen)) {
+    if (TS_UNLIKELY(!stop_signal) && claim(r, gen)) {
       // No signal left to stop it with (the program took them all).
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       note_done_by_dumper(r, gen);
@@ -331,7 +386,7 @@ void stop1_walk_and_signal(uint32_t gen) {
     }
     g_signalled[signalled++] = i;
     if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal) == -ESRCH &&
-        try_claim(r, gen)) {
+        claim(r, gen)) {
       // Gone already (a foreign thread that exited): not in this dump.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       r->omit = true;
@@ -367,10 +422,14 @@ void sweep(uint32_t gen, Via via) {
     Record* r = record_at(g_members[i]);
     // A frozen thread captures itself in its handler when it next runs: its
     // record's registers are not its state.
-    if (r->frozen_gen.load(std::memory_order_relaxed) == gen) continue;
-    if (try_claim(r, gen)) {
-      capture_from_wrapper(r, gen, via);
-      note_done_by_dumper(r, gen);
+    if (r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen)) continue;
+    switch (try_claim(r, gen)) {
+      case Claim::kOurs:
+        capture_from_wrapper(r, gen, via);
+        note_done_by_dumper(r, gen);
+        break;
+      case Claim::kUnfinished: abandon(r, gen); break;
+      case Claim::kTaken: break;  // it claimed itself leaving its call: waited for below
     }
   }
   // Threads that claimed themselves may still be copying, frozen ones may
@@ -379,8 +438,10 @@ void sweep(uint32_t gen, Via via) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
     bool all = true;
-    for (uint32_t i = 0; i < g_member_count && all; ++i)
-      if (before(record_at(g_members[i])->done.load(std::memory_order_seq_cst), gen)) all = false;
+    for (uint32_t i = 0; i < g_member_count && all; ++i) {
+      Record* r = record_at(g_members[i]);
+      if (before(r->done.load(std::memory_order_seq_cst), gen) && !abandoned(r, gen)) all = false;
+    }
     if (all) break;
     if (now_ns() >= deadline) {
       // Every wait of the dumper is bounded: a claim never finished (its
@@ -389,12 +450,12 @@ void sweep(uint32_t gen, Via via) {
       // timeout.
       for (uint32_t i = 0; i < g_member_count; ++i) {
         Record* r = record_at(g_members[i]);
-        if (!before(r->done.load(std::memory_order_seq_cst), gen)) continue;
-        if (try_claim(r, gen)) {
+        if (!before(r->done.load(std::memory_order_seq_cst), gen) || abandoned(r, gen)) continue;
+        if (claim(r, gen)) {
           capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
           note_done_by_dumper(r, gen);
         } else {
-          r->abandoned_gen.store(gen, std::memory_order_seq_cst);
+          abandon(r, gen);
         }
       }
       break;
@@ -413,7 +474,7 @@ void unwind_members(bool modules_changed) {
   UnwindRuleStats before = unwinder_rule_stats();
   for (uint32_t i = 0; i < g_member_count; ++i) {
     if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
-    if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
+    if (abandoned(record_at(g_members[i]), g_gen.load())) continue;
     Capture* c = slot_at(g_members[i]);
     if (c->via != kViaTimeout && c->via != kViaStart)
       unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
@@ -434,6 +495,21 @@ void unwind_members(bool modules_changed) {
 void sleep_ms(int ms) {
   timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
+}
+
+// Tests only (THREADSNAP_TEST_CLAIM_STALL_MS): the whole stall, whatever
+// signal handlers run meanwhile, as a program's handler that ran here for
+// that long would take it; our stop signal arriving meanwhile must not end
+// it early.
+void stall_ms(int ms) {
+  timespec until;
+  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&until));
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) { until.tv_sec += 1; until.tv_nsec -= 1000000000L; }
+  while (raw_syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME,
+                     reinterpret_cast<long>(&until), 0) == -EINTR) {
+  }
 }
 
 }  // namespace
@@ -460,7 +536,9 @@ void stop_signal_handler(int, siginfo_t* si, void* ucv) {
     if (!r) r = static_cast<Record*>(threadsnap_vfork_self);
     if (!r || r->tid.load(std::memory_order_relaxed) != tid) r = registry_find_foreign(tid);
     if (r && is_member(r, gen)) {
-      if (try_claim(r, gen)) {
+      // kUnfinished: this thread's own earlier claim, which the handler
+      // interrupted (t_in_barrier is set then): left to finish.
+      if (claim(r, gen)) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
         note_done(r, gen);
       }
@@ -476,14 +554,21 @@ void barrier_slow(Record* r) {
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
     t_in_barrier = 1;
-    if (try_claim(r, gen)) {
-      // Tests only: a claim that takes longer than the dump may wait for
-      // it (as when a program's handler stops or jumps away right here).
-      if (TS_UNLIKELY(g_config.test_claim_stall_ms)) sleep_ms(g_config.test_claim_stall_ms);
-      capture_from_wrapper(r, gen, mode_via(kViaSelf));
-      note_done(r, gen);
-    } else {
-      wait_done(r, gen);
+    switch (try_claim(r, gen)) {
+      case Claim::kOurs:
+        t_own_claim = gen;
+        // Tests only: a claim that takes longer than the dump may wait for
+        // it (as when a program's handler runs or stops right here).
+        if (TS_UNLIKELY(g_config.test_claim_stall_ms)) stall_ms(g_config.test_claim_stall_ms);
+        capture_from_wrapper(r, gen, mode_via(kViaSelf));
+        note_done(r, gen);
+        t_own_claim = 0;
+        break;
+      case Claim::kTaken: wait_done(r, gen); break;
+      // Only this thread claims itself, and it does not come here while its
+      // earlier claim is open (a jump out of it finishes it first,
+      // leave_own_claim): nothing to wait for in any case.
+      case Claim::kUnfinished: break;
     }
     t_in_barrier = 0;
     wait_release(gen);
@@ -500,17 +585,31 @@ void settle_on_entry(Record* r) {
   errno = saved;
 }
 
+void leave_own_claim(Record* r) {
+  uint32_t gen = t_own_claim;
+  if (gen) {
+    // The capture was cut short: what the slot holds is not a capture. A
+    // timeout header in its place, then done, as the claimer must.
+    capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+    note_done(r, gen);
+    t_own_claim = 0;
+  }
+  t_in_barrier = 0;
+}
+
 void thread_started(Record* r) {
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
   if (!g_active.load(std::memory_order_seq_cst) || g_config.test_torn) return;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (!is_member(r, gen)) return;
   t_in_barrier = 1;
-  if (try_claim(r, gen)) {
-    capture_start(r, gen);
-    note_done(r, gen);
-  } else {
-    wait_done(r, gen);
+  switch (try_claim(r, gen)) {
+    case Claim::kOurs:
+      capture_start(r, gen);
+      note_done(r, gen);
+      break;
+    case Claim::kTaken: wait_done(r, gen); break;
+    case Claim::kUnfinished: break;  // a new record has no earlier claim
   }
   t_in_barrier = 0;
   wait_release(gen);

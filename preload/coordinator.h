@@ -48,6 +48,12 @@ void barrier_slow(Record* r);
 // would kill the new image). Any context, as barrier_slow.
 void settle_on_entry(Record* r);
 
+// The thread jumps out of a wrapped call's scope (shim/longjmp.cpp), maybe
+// out of its own barrier: a claim it holds unfinished is finished now (as a
+// timeout record), for nobody else may finish it, and no dump may claim the
+// thread again until it is. Any context, as barrier_slow.
+void leave_own_claim(Record* r);
+
 // A new thread's first act in its trampoline. Ordinary context (it may wait
 // for the end of a stop on our own futex words).
 void thread_started(Record* r);

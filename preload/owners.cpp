@@ -70,6 +70,8 @@ void owners_read_at_cut(const uint32_t* waiters, const uint32_t* calls, uint32_t
 void owners_apply(const uint32_t* waiters, uint32_t count, uint32_t gen) {
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(waiters[i]);
+    // An abandoned claim's slot may still be written by its claimer.
+    if (r->abandoned_gen.load(std::memory_order_seq_cst) == gen) continue;
     Capture* c = slot_at(r->index);
     uint32_t type = g_lock_owner[i] >> 30;
     pid_t owner = static_cast<pid_t>(g_lock_owner[i] & 0x3fffffff);
