@@ -8,20 +8,7 @@
 
 namespace threadsnap::detail {
 
-// The extents of the flags that say a dump is under way, on one timeline
-// (G = the dump's generation; concurrent mode):
-//
-//   dump_begin | stop 1          | sweep | stop 2 | unwind, write | release_zombies | dump_end
-//   g_dump_running 1 ...................................................................... 0
-//   g_busy                1 .............................................. 0
-//   g_active              1 ........................ 0
-//   g_release < G ......... = G (stop 1 ends: signalled threads go on)
-//
-// g_dump_running (entry.cpp): the gate that fork and a move of the stop
-// signal wait at. g_busy (registry.h): a member released meanwhile stays a
-// zombie, its slot still read. g_active (registry.h): wrappers leave through
-// the barrier and the stop handler captures. In `stw` the one stop lasts
-// past the unwinding, and g_active is cleared just before release(G).
+// The flags it moves, their writers and extents (one timeline): protocol.h.
 
 // The dumper thread: takes one dump and writes it. Dumper (its stops are
 // the stop path).
