@@ -181,8 +181,8 @@ void recheck_silent_threads() {
   }
 }
 
-// Reads the tids of /proc/self/task with getdents64 (no malloc). Not
-// async-signal-safe when called concurrently (a static buffer): the dumper's.
+// Reads the tids of /proc/self/task with getdents64 (no malloc). Dumper
+// (a static buffer: one caller at a time).
 uint32_t list_tasks(pid_t* tids, uint32_t max) {
   int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
                                         reinterpret_cast<long>("/proc/self/task"),

@@ -62,7 +62,7 @@ constinit thread_local uint32_t t_own_claim TS_TLS = 0;
 inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
 
-// --- completion and waiting (Async-signal-safe) -----------------------------
+// --- completion and waiting (Any context) -----------------------------------
 
 void note_done(Record* r, uint32_t gen) {
   // Only the claimer of gen finishes it, and nobody claims a later
@@ -108,7 +108,7 @@ void release(uint32_t gen) {
   if (g_release_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&g_release);
 }
 
-// --- captures (Async-signal-safe) -------------------------------------------
+// --- captures (Any context) -------------------------------------------------
 
 void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind, uint32_t call) {
   c->gen = gen;
@@ -338,7 +338,7 @@ bool is_lock_call(uint32_t call) { return call < 256 && lock_waits[call]; }
 namespace {
 
 // Under the registry lock, with g_gen = gen and g_active published.
-// Async-signal-safe in the sense of DESIGN.md: no allocation, no foreign lock.
+// Stop path: no allocation, no lock of the program's, no wait.
 void stop1_walk_and_signal(uint32_t gen) {
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();

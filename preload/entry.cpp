@@ -311,9 +311,9 @@ bool start_dumper_now() {
   return rc == 0;
 }
 
-// Starts the dumper unless it runs or is starting. NOT async-signal-safe in
-// general (pthread_create): callers make sure the calling thread holds no
-// lock of glibc's (see dumper_wanted).
+// Starts the dumper unless it runs or is starting. Ordinary context
+// (pthread_create): callers make sure the calling thread holds no lock of
+// glibc's (see dumper_wanted).
 void ensure_dumper() {
   if (g_disabled || raw_getpid() != g_pid.load(std::memory_order_relaxed)) return;
   int expected = 0;
