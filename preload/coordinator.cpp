@@ -2,12 +2,15 @@
 //
 // A dump has a generation G. Whoever moves a member's `claimed` from below G
 // to G captures it (registers + stack copy into its slot) and then sets
-// `done` to G. Stop 1 publishes G and g_active, signals the threads whose
+// `done` to G: for G, a member's claim is absent, in progress or satisfied
+// (try_claim), as a goroutine's is in Go's goroutineProfileWithLabelsConcurrent. Stop 1 publishes G and g_active, signals the threads whose
 // state is running and holds them in the handler until all have recorded:
 // that is the cut. Threads blocked in a wrapper are not touched: the sweep
 // copies their stacks while the program runs, and a thread that leaves its
 // wrapper meanwhile captures itself first (barrier_slow). Stop 2 clears
 // g_active. Unwinding and writing happen after, outside any stop.
+//
+// The test-only torn mode (no cut) is in torn_mode.cpp.
 //
 // The stop-1 path (the handler, the captures, the dumper between publish and
 // release) does no allocation, takes no lock an application thread could
@@ -28,6 +31,7 @@
 #include "preload/entry.h"
 #include "preload/frames.h"
 #include "preload/owners.h"
+#include "preload/torn_mode.h"
 #include "preload/wait_objects.h"
 #include "preload/writer.h"
 #include "unwind/stack_copy.h"
@@ -256,17 +260,17 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
   return !blocks && thread_cpu_ns(tid) == clk;
 }
 
-// Waits until every signalled member is done or frozen; past the stop
-// timeout, claims the silent ones as `via=timeout`. Members whose thread
-// vanished are omitted.
-void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
+// Waits until the first `count` signalled members are done or frozen; past
+// the stop timeout, claims the silent ones as `via=timeout`. Members whose
+// thread vanished are omitted.
+void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
   uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   // Frozen verdicts where the stop ends before everything is captured:
   // not in stw (everything inside the stop) nor in the torn test mode.
-  bool verdicts = g_config.concurrent && !g_config.test_torn;
+  bool verdicts = g_config.concurrent && !torn_mode();
   uint32_t pending_from = 0;
   g_frozen_count = 0;
-  for (uint32_t i = 0; i < g_signalled_count; ++i) g_sig_clock[i] = ~1ull;
+  for (uint32_t i = 0; i < count; ++i) g_sig_clock[i] = ~1ull;
   for (;;) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
@@ -274,12 +278,12 @@ void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
       return !before(r->done.load(std::memory_order_seq_cst), gen) ||
              r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen);
     };
-    while (pending_from < g_signalled_count && settled(record_at(g_signalled[pending_from])))
+    while (pending_from < count && settled(record_at(g_signalled[pending_from])))
       ++pending_from;
-    if (pending_from == g_signalled_count) break;
+    if (pending_from == count) break;
     uint64_t now = now_ns();
     bool timed_out = now >= deadline;
-    for (uint32_t i = pending_from; i < g_signalled_count; ++i) {
+    for (uint32_t i = pending_from; i < count; ++i) {
       Record* r = record_at(g_signalled[i]);
       if (settled(r)) continue;
       pid_t tid = r->tid.load(std::memory_order_relaxed);
@@ -342,7 +346,7 @@ namespace {
 void stop1_walk_and_signal(uint32_t gen) {
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();
-  bool torn = g_config.test_torn;
+  bool torn = torn_mode();  // blocked threads are signalled too, none is tgkill'ed here
   int stop_signal = g_stop_signal.load(std::memory_order_relaxed);
   // The hot loop reads one word per thread, with counters in registers (a
   // global counter would be reloaded after every atomic load); everything
@@ -396,22 +400,6 @@ void stop1_walk_and_signal(uint32_t gen) {
   g_member_count = members;
   g_signalled_count = signalled;
   g_lock_waiter_count = lock_waiters;
-}
-
-// Test-only capture order with no cut: one thread at a time, each let go
-// before the next is taken, blocked threads interrupted too. It exists to
-// show that the consistency test can fail.
-void torn_capture(uint32_t gen, uint64_t start_ns) {
-  uint32_t all = g_signalled_count;
-  pid_t pid = raw_getpid();
-  for (uint32_t i = 0; i < all; ++i) {
-    g_signalled_count = i + 1;
-    Record* r = record_at(g_signalled[i]);
-    raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal);
-    wait_for_signalled(gen, start_ns);
-    timespec gap = {0, 300000};  // let the world move between two captures
-    raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&gap), 0);
-  }
 }
 
 // --- the sweep ----------------------------------------------------------------
@@ -542,14 +530,14 @@ void stop_signal_handler(int, siginfo_t* si, void* ucv) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
         note_done(r, gen);
       }
-      if (!g_config.test_torn && !t_in_barrier) wait_release(gen);
+      if (!torn_mode() && !t_in_barrier) wait_release(gen);
     }
   }
   errno = saved;
 }
 
 void barrier_slow(Record* r) {
-  if (g_config.test_torn) return;
+  if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
@@ -577,7 +565,7 @@ void barrier_slow(Record* r) {
 }
 
 void settle_on_entry(Record* r) {
-  if (g_config.test_torn) return;
+  if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen) && before(g_release.load(std::memory_order_seq_cst), gen))
@@ -599,7 +587,7 @@ void leave_own_claim(Record* r) {
 
 void thread_started(Record* r) {
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
-  if (!g_active.load(std::memory_order_seq_cst) || g_config.test_torn) return;
+  if (!g_active.load(std::memory_order_seq_cst) || torn_mode()) return;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (!is_member(r, gen)) return;
   t_in_barrier = 1;
@@ -646,8 +634,8 @@ void take_dump() {
   g_gen.store(gen, std::memory_order_seq_cst);
   g_active.store(1, std::memory_order_seq_cst);
   stop1_walk_and_signal(gen);
-  if (g_config.test_torn) torn_capture(gen, t0);
-  else if (g_signalled_count) wait_for_signalled(gen, t0);
+  if (torn_mode()) torn_capture(g_signalled, g_signalled_count, gen, t0, wait_for_signalled);
+  else if (g_signalled_count) wait_for_signalled(g_signalled_count, gen, t0);
   read_lock_owners();
 
   if (g_config.concurrent) {
