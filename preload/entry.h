@@ -51,10 +51,6 @@ void note_no_program_threads();
 // program thread, the dumper ends first (it starts again when needed).
 void dumper_step_aside();
 
-// The thread count the kernel gives (/proc/self/stat), a zombie main thread
-// included, or -1. Any context.
-long kernel_thread_count();
-
 // Whether sig is one of threadsnap's own (stop signal, trigger while on).
 bool owns_signal(int sig);
 
