@@ -3,7 +3,8 @@
 // A dump has a generation G. Whoever moves a member's `claimed` from below G
 // to G captures it (registers + stack copy into its slot) and then sets
 // `done` to G: for G, a member's claim is absent, in progress or satisfied
-// (try_claim), as a goroutine's is in Go's goroutineProfileWithLabelsConcurrent. Stop 1 publishes G and g_active, signals the threads whose
+// (preload/claim.h), as a goroutine's is in Go's
+// goroutineProfileWithLabelsConcurrent. Stop 1 publishes G and g_active, signals the threads whose
 // state is running and holds them in the handler until all have recorded:
 // that is the cut. Threads blocked in a wrapper are not touched: the sweep
 // copies their stacks while the program runs, and a thread that leaves its
@@ -28,6 +29,7 @@
 #include "base/check.h"
 #include "preload/config.h"
 #include "preload/adopt.h"
+#include "preload/claim.h"
 #include "preload/entry.h"
 #include "preload/frames.h"
 #include "preload/owners.h"
@@ -63,17 +65,11 @@ constinit thread_local int t_in_barrier TS_TLS = 0;
 // (leave_own_claim), since nobody else may.
 constinit thread_local uint32_t t_own_claim TS_TLS = 0;
 
-inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
-inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
 
 // --- completion and waiting (Any context) -----------------------------------
 
 void note_done(Record* r, uint32_t gen) {
-  // Only the claimer of gen finishes it, and nobody claims a later
-  // generation before it has (try_claim): `claimed` is still gen.
-  TS_DCHECK(r->claimed.load(std::memory_order_relaxed) == gen);
-  r->done.store(gen, std::memory_order_seq_cst);
-  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
+  finish_claim(r, gen);
   g_arrivals.fetch_add(1, std::memory_order_seq_cst);
   if (g_dumper_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&g_arrivals);
 }
@@ -81,21 +77,7 @@ void note_done(Record* r, uint32_t gen) {
 // The same where the dumper made the capture itself: nobody waits on
 // g_arrivals but the dumper, so only the thread's own waiters are told (two
 // seq_cst operations a thread fewer in a 10,000-thread sweep).
-void note_done_by_dumper(Record* r, uint32_t gen) {
-  TS_DCHECK(r->claimed.load(std::memory_order_relaxed) == gen);
-  r->done.store(gen, std::memory_order_seq_cst);
-  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
-}
-
-void wait_done(Record* r, uint32_t gen) {
-  r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
-  for (;;) {
-    uint32_t d = r->done.load(std::memory_order_seq_cst);
-    if (!before(d, gen)) break;
-    futex_wait(&r->done, d);
-  }
-  r->done_waiters.fetch_sub(1, std::memory_order_seq_cst);
-}
+void note_done_by_dumper(Record* r, uint32_t gen) { finish_claim(r, gen); }
 
 void wait_release(uint32_t gen) {
   g_release_waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -176,45 +158,6 @@ void capture_start(Record* r, uint32_t gen) {
   c->first_pc = 1;  // the start routine's entry
 }
 
-// A record's claim for dump G is, as in Go's goroutine profile, in one of
-// three states: absent (claimed < G), in progress (claimed == G, done < G:
-// the claimer writes the slot) and satisfied (claimed == done == G). Only
-// the claimer writes the slot and `done`, so a claim never finished by its
-// claimer (it was preempted, stopped, or a program's handler ran or jumped
-// away between claim and done) stays in progress: the dump that gave up on
-// it lists the thread from its record (abandoned_gen), and so must every
-// later dump until the claimer finishes, for the claimer may still write the
-// slot and `done`. Were a later dump to claim it, the late claimer would
-// overwrite that dump's capture and move `done` back.
-enum class Claim {
-  kOurs,        // absent for gen until now: the caller captures, then sets done = gen
-  kTaken,       // in progress or satisfied for gen by another claimer
-  kUnfinished,  // an earlier dump's claim is still in progress: not claimable
-};
-
-Claim try_claim(Record* r, uint32_t gen) {
-  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
-  if (!before(c, gen)) return Claim::kTaken;
-  // done only moves forward, to the claimed generation: before `c` means
-  // c's claimer has not finished.
-  if (before(r->done.load(std::memory_order_seq_cst), c)) return Claim::kUnfinished;
-  return r->claimed.compare_exchange_strong(c, gen, std::memory_order_seq_cst) ? Claim::kOurs
-                                                                              : Claim::kTaken;
-}
-
-bool claim(Record* r, uint32_t gen) { return try_claim(r, gen) == Claim::kOurs; }
-
-// Whether an earlier dump's claim on r is still in progress. Any context.
-bool earlier_claim_unfinished(const Record* r, uint32_t gen) {
-  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
-  return before(c, gen) && before(r->done.load(std::memory_order_seq_cst), c);
-}
-
-// Listed from its record, its slot never read nor written by this dump.
-void abandon(Record* r, uint32_t gen) { r->abandoned_gen.store(gen, std::memory_order_seq_cst); }
-bool abandoned(const Record* r, uint32_t gen) {
-  return r->abandoned_gen.load(std::memory_order_seq_cst) == gen;
-}
 
 // --- stop 1 ------------------------------------------------------------------
 
