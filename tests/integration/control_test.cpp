@@ -396,7 +396,8 @@ namespace {
 
 // Starts claimstall with its worker's self-claim stalled for `stall_ms` and
 // takes dump 1 during which the worker claims itself: dump 1 gives up that
-// claim after the stop timeout (200 ms). Returns the worker's tid in *worker.
+// claim after the stop timeout (200 ms) and lists the worker via=timeout.
+// Returns the worker's tid in *worker.
 void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1) {
   START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
                                            {"THREADSNAP_TEST_CLAIM_STALL_MS", stall_ms},
@@ -428,6 +429,22 @@ void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump
   p.Write("wake\n");
   std::string err;
   ASSERT_TRUE(p.WaitDump(1, d1, &err, seconds(15))) << err;
+  const ThreadRecord* t = d1->FindTid(*worker);
+  ASSERT_NE(t, nullptr) << d1->text;
+  EXPECT_EQ(t->via, "timeout") << t->line;
+}
+
+// Once the worker sleeps in its read again, a dump lists it as the sweep
+// found it there.
+void ExpectWorkerSweptInItsRead(Process& p, pid_t worker) {
+  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
+  Dump d;
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
+  const ThreadRecord* t = d.FindTid(worker);
+  ASSERT_NE(t, nullptr) << d.text;
+  EXPECT_EQ(t->via, "sweep") << t->line;
+  EXPECT_EQ(t->call, "read") << t->line;
 }
 
 bool Woke(Process& p) {
@@ -446,9 +463,6 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
   Dump d;
   ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "3000", &worker, &d));
   EXPECT_FALSE(Woke(p)) << "the dump waited for the stalled claim";
-  const ThreadRecord* t = d.FindTid(worker);
-  ASSERT_NE(t, nullptr) << d.text;
-  EXPECT_EQ(t->via, "timeout") << t->line;
   size_t from = p.LineCount();
   p.Write("fork\n");
   EXPECT_TRUE(p.WaitForPrefix("forked 7", seconds(2), from)) << "fork was held up by the dump";
@@ -459,12 +473,10 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
   ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
   std::string err;
   ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
-  t = d.FindTid(worker);
+  const ThreadRecord* t = d.FindTid(worker);
   ASSERT_NE(t, nullptr) << d.text;
   EXPECT_NE(t->via, "timeout") << t->line;
-  p.Write("quit\n");
-  int st = 0;
-  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+  ExpectCleanExit(p, "quit\n");
 }
 
 // A claim given up by one dump is still its claimer's: the thread may be
@@ -477,31 +489,21 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
 TEST(Bounded, TheNextDumpLeavesAnUnfinishedClaimAlone) {
   Process p;
   pid_t worker = 0;
-  Dump d1, d2, d3;
+  Dump d1, d2;
   ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "6000", &worker, &d1));
-  const ThreadRecord* t = d1.FindTid(worker);
-  ASSERT_NE(t, nullptr) << d1.text;
-  EXPECT_EQ(t->via, "timeout") << t->line;
   // Dump 2 right away, while the claim of dump 1 is still stalled (6 s).
   std::string err;
   ASSERT_TRUE(p.TriggerDump(&d2, &err)) << err;
   ASSERT_FALSE(Woke(p)) << "the stalled claim ended before dump 2 was written: this test needs "
                            "dump 2 inside the 6 s stall";
-  t = d2.FindTid(worker);
+  const ThreadRecord* t = d2.FindTid(worker);
   ASSERT_NE(t, nullptr) << d2.text;
   EXPECT_EQ(t->via, "timeout") << "dump 2 took a second claim on a thread whose claim of dump 1 "
                                   "was unfinished\n" << t->line;
   // The stalled claim ends in its own time (not cut short by dump 2).
   EXPECT_TRUE(p.WaitForExactLine("woke", seconds(15)));
-  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
-  ASSERT_TRUE(p.TriggerDump(&d3, &err)) << err;
-  t = d3.FindTid(worker);
-  ASSERT_NE(t, nullptr) << d3.text;
-  EXPECT_EQ(t->via, "sweep") << t->line;
-  EXPECT_EQ(t->call, "read") << t->line;
-  p.Write("quit\n");
-  int st = 0;
-  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+  ExpectWorkerSweptInItsRead(p, worker);
+  ExpectCleanExit(p, "quit\n");
 }
 
 // A program's handler that jumps out of the thread's stalled claim (it
@@ -511,25 +513,14 @@ TEST(Bounded, TheNextDumpLeavesAnUnfinishedClaimAlone) {
 TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) {
   Process p;
   pid_t worker = 0;
-  Dump d1, d2;
+  Dump d1;
   ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "6000", &worker, &d1));
-  const ThreadRecord* t = d1.FindTid(worker);
-  ASSERT_NE(t, nullptr) << d1.text;
-  EXPECT_EQ(t->via, "timeout") << t->line;
   size_t from = p.LineCount();
   p.Write("jump\n");
   ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
-  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
-  std::string err;
-  ASSERT_TRUE(p.TriggerDump(&d2, &err)) << err;
+  ExpectWorkerSweptInItsRead(p, worker);
   EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
-  t = d2.FindTid(worker);
-  ASSERT_NE(t, nullptr) << d2.text;
-  EXPECT_EQ(t->via, "sweep") << t->line;
-  EXPECT_EQ(t->call, "read") << t->line;
-  p.Write("quit\n");
-  int st = 0;
-  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+  ExpectCleanExit(p, "quit\n");
 }
 
 // THREADSNAP_SIGNAL may name the real-time signal threadsnap would have
