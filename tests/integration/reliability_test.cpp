@@ -763,11 +763,13 @@ TEST(RelEnv, GarbageGivesOneWarningEachAndTheDefault) {
   for (std::string v :
        std::vector<std::string>{"", "SIGNOPE", "-1", "0", "99999999999999999999", "SIGKILL", huge})
     cases.push_back({"THREADSNAP_SIGNAL", v});
-  for (std::string v : std::vector<std::string>{"", "fast", "-1", huge}) cases.push_back({"THREADSNAP_MODE", v});
-  for (std::string v : {"", "lbr", "-1"}) cases.push_back({"THREADSNAP_UNWIND", v});
-  for (std::string v : {"", "0", "-5", "99999999999999999999", "12abc", "1025"})
+  cases.push_back({"THREADSNAP_SIGNAL", "SIGBOGUS"});
+  for (std::string v : std::vector<std::string>{"", "fast", "sideways", "-1", huge})
+    cases.push_back({"THREADSNAP_MODE", v});
+  for (std::string v : {"", "lbr", "magic", "-1"}) cases.push_back({"THREADSNAP_UNWIND", v});
+  for (std::string v : {"", "0", "-5", "99999999999999999999", "12abc", "banana", "1025"})
     cases.push_back({"THREADSNAP_MAX_FRAMES", v});
-  for (std::string v : {"", "-1", "abc", "99999999999999999999"})
+  for (std::string v : {"", "-1", "-5", "abc", "99999999999999999999"})
     cases.push_back({"THREADSNAP_STOP_TIMEOUT_MS", v});
   for (std::string v : {"", "-1", "3", "abc", "99999999999999999999"})
     cases.push_back({"THREADSNAP_STACK_KB", v});
