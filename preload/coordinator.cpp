@@ -518,13 +518,17 @@ void settle_on_entry(Record* r) {
 
 void leave_own_claim(Record* r) {
   uint32_t gen = t_own_claim;
-  if (gen) {
+  // Still ours and unfinished (only this thread can finish it, so this
+  // cannot change under us). Not so in a fork child, whose fork handler
+  // settled this thread's claim words (registry_settle_fork).
+  if (gen && r->claimed.load(std::memory_order_relaxed) == gen &&
+      before(r->done.load(std::memory_order_relaxed), gen)) {
     // The capture was cut short: what the slot holds is not a capture. A
     // timeout header in its place, then done, as the claimer must.
     capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
     note_done(r, gen);
-    t_own_claim = 0;
   }
+  t_own_claim = 0;
   t_in_barrier = 0;
 }
 
