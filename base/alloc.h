@@ -1,7 +1,7 @@
 // threadsnap (base layer): the library's private memory (mimalloc, loaded RTLD_LOCAL so
 // that the program's malloc and operator new bind exactly as without us).
 // Used by the dumper thread only, outside any stop; falls back to mmap when
-// mimalloc is missing. NOT async-signal-safe.
+// mimalloc is missing. Dumper only (never a handler nor a stop path).
 #pragma once
 
 #include <cstddef>

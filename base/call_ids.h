@@ -57,7 +57,7 @@ constexpr bool is_lock_kind(WaitKind k) { return k == kWait_mutex || k == kWait_
 // The name of a kind in the dump (`kind=`). Any context.
 const char* wait_kind_name(WaitKind k);
 
-// The name written to the dump for a call id. Async-signal-safe.
+// The name written to the dump for a call id. Any context.
 const char* call_name(uint32_t id);
 
 }  // namespace threadsnap::detail

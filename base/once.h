@@ -6,7 +6,7 @@
 // it re-enters (the initializer may reach our own wrappers). Without the
 // wait a second thread went on with half a configuration (issue 14,
 // section 6: a slot size computed from a zero stack-copy size).
-// Normal context: the waiter sleeps; not for signal handlers.
+// Ordinary context: the waiter sleeps; not for signal handlers.
 #pragma once
 
 #include <atomic>

@@ -2,7 +2,7 @@
 // words, threadsnap's own lock and a fixed-size line builder.
 //
 // Every layer may include this (shim -> preload -> unwind -> base); it
-// includes nothing of ours. Everything here is async-signal-safe unless its
+// includes nothing of ours. Everything here is Any context unless its
 // comment says otherwise: no allocation, no locks, no stdio; the raw
 // calls return -errno and never write errno. Code uses these instead of libc's wrappers so that it never
 // re-enters our own interposed symbols.
@@ -17,9 +17,10 @@
 //   held by the dumper itself, never waited for by a held thread.
 // - Dumper: the dumper thread outside any stop. May allocate from our heap
 //   (base/alloc.h), read /proc, call libunwind and the loader.
-// Code with no label runs in ordinary program or start-up context (a
-// wrapper's slow path, the constructor): it may take our own registry lock
-// and mmap, but never a lock of the program's.
+// - Ordinary context: program or start-up code outside any handler and any
+//   stop (a wrapper's slow path, registration, the constructor, a fork
+//   handler): it may take our own registry lock and mmap, but never a lock
+//   of the program's. Code with no label runs there.
 #pragma once
 
 #include <atomic>
@@ -73,7 +74,7 @@ inline long raw_tgkill(pid_t pid, pid_t tid, int sig) {
   return raw_syscall(SYS_tgkill, pid, tid, sig);
 }
 
-// Monotonic nanoseconds (vDSO; no syscall on this kernel). Async-signal-safe.
+// Monotonic nanoseconds (vDSO; no syscall on this kernel). Any context.
 inline uint64_t now_ns(clockid_t clk = CLOCK_MONOTONIC) {
   timespec ts;
   clock_gettime(clk, &ts);
@@ -81,7 +82,7 @@ inline uint64_t now_ns(clockid_t clk = CLOCK_MONOTONIC) {
 }
 
 // Futex wait/wake on a 32-bit word. Private futexes: our words never live in
-// shared memory. Async-signal-safe.
+// shared memory. Any context.
 inline long futex_wait(std::atomic<uint32_t>* w, uint32_t expected, const timespec* rel = nullptr) {
   return raw_syscall(SYS_futex, reinterpret_cast<long>(w), FUTEX_WAIT_PRIVATE, expected,
                      reinterpret_cast<long>(rel));
@@ -121,7 +122,7 @@ class SpinFutexLock {
 };
 
 // A fixed-size line builder for stderr and the dump writer's small pieces.
-// Async-signal-safe.
+// Any context.
 class Line {
  public:
   Line& s(const char* str) {

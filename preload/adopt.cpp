@@ -18,6 +18,23 @@
 
 namespace threadsnap::detail {
 
+// The thread count the kernel gives (the "Threads:" line of
+// /proc/self/status), zombie main thread included, or -1. Not /proc/self/stat:
+// reading that sums the CPU time of every thread (13% of the dumper's CPU at
+// 10,000 threads).
+long kernel_thread_count() {
+  char buf[4096];
+  if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0) return -1;
+  const char* p = strstr(buf, "\nThreads:");
+  if (!p) return -1;
+  p += 9;
+  while (*p == ' ' || *p == '\t') ++p;
+  if (*p < '0' || *p > '9') return -1;
+  long v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
+  return v;
+}
+
 namespace {
 
 // An open-addressing set of tids, from the private allocator.
@@ -181,8 +198,8 @@ void recheck_silent_threads() {
   }
 }
 
-// Reads the tids of /proc/self/task with getdents64 (no malloc). Not
-// async-signal-safe when called concurrently (a static buffer): the dumper's.
+// Reads the tids of /proc/self/task with getdents64 (no malloc). Dumper
+// (a static buffer: one caller at a time).
 uint32_t list_tasks(pid_t* tids, uint32_t max) {
   int fd = static_cast<int>(raw_syscall(SYS_openat, AT_FDCWD,
                                         reinterpret_cast<long>("/proc/self/task"),

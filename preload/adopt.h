@@ -14,6 +14,10 @@ namespace threadsnap::detail {
 // buffer).
 uint32_t list_tasks(pid_t* tids, uint32_t max);
 
+// The thread count the kernel gives, a zombie main thread included, or -1.
+// Any context (a small-file read).
+long kernel_thread_count();
+
 // /proc/self/task/TID/status of one of our threads: whether it blocks our
 // stop signal (SigBlk) and whether it is a zombie. False if it cannot be
 // read (no /proc, gone). Any context.

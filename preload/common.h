@@ -13,8 +13,8 @@ namespace threadsnap::detail {
 // for each line (the program's stderr is its output: parents and tests
 // capture it); to stderr only when THREADSNAP_LOG=stderr. Warnings and
 // errors are also kept as the control record's last_message. Saves errno.
-// NOT async-signal-safe (the control record's lock): callers block signals
-// where a program's handler could interrupt them.
+// Ordinary context or Dumper (the control record's lock): callers block
+// signals where a program's handler could interrupt them.
 void log_line(Line& text);
 void log_msg(const char* a, const char* b = nullptr, const char* c = nullptr);
 // The log file's path, DIR/threadsnap.PID.log, or nothing when the log is

@@ -44,7 +44,7 @@ extern Config g_config;
 
 inline constexpr int kMaxFramesLimit = 1024;
 
-// Parses the environment into g_config. NOT async-signal-safe (getenv).
+// Parses the environment into g_config. Ordinary context (getenv), once.
 void config_load();
 
 // Signal name or number ("SIGUSR2", "USR2", "12") to a number; 0 if unknown.

@@ -11,8 +11,8 @@
 // `threadsnap-control 1`, then `seq N` (odd while an update is under way: a
 // reader reads until two reads are equal with an even seq), the keys, `end`.
 //
-// Not async-signal-safe: callers are the constructor, the fork child before
-// fork returns, the dumper thread and the sigaction wrapper (normal context).
+// Ordinary context or Dumper: callers are the constructor, the fork child
+// before fork returns, the dumper thread and the sigaction wrapper.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +22,8 @@ namespace threadsnap::detail {
 // Creates the record unless it exists. The mapping is not inherited by fork
 // (MADV_DONTFORK): a fork child makes its own on first need (its first
 // wrapped call or its dumper), so that a child that only execs pays nothing.
-// Async-signal-safe against itself: a second caller while one creates (a
-// handler of the program's on the same thread) returns at once.
+// Any context against itself: a second caller while one creates (a handler
+// of the program's on the same thread) returns at once.
 void control_create_once();
 
 // In a fork child: the parent's record is not mapped here.

@@ -2,12 +2,16 @@
 //
 // A dump has a generation G. Whoever moves a member's `claimed` from below G
 // to G captures it (registers + stack copy into its slot) and then sets
-// `done` to G. Stop 1 publishes G and g_active, signals the threads whose
+// `done` to G: for G, a member's claim is absent, in progress or satisfied
+// (preload/claim.h), as a goroutine's is in Go's
+// goroutineProfileWithLabelsConcurrent. Stop 1 publishes G and g_active, signals the threads whose
 // state is running and holds them in the handler until all have recorded:
 // that is the cut. Threads blocked in a wrapper are not touched: the sweep
 // copies their stacks while the program runs, and a thread that leaves its
 // wrapper meanwhile captures itself first (barrier_slow). Stop 2 clears
 // g_active. Unwinding and writing happen after, outside any stop.
+//
+// The test-only torn mode (no cut) is in torn_mode.cpp.
 //
 // The stop-1 path (the handler, the captures, the dumper between publish and
 // release) does no allocation, takes no lock an application thread could
@@ -25,9 +29,11 @@
 #include "base/check.h"
 #include "preload/config.h"
 #include "preload/adopt.h"
+#include "preload/claim.h"
 #include "preload/entry.h"
 #include "preload/frames.h"
 #include "preload/owners.h"
+#include "preload/torn_mode.h"
 #include "preload/wait_objects.h"
 #include "preload/writer.h"
 #include "unwind/stack_copy.h"
@@ -54,17 +60,16 @@ std::atomic<uint32_t> g_dumper_waiting{0};
 // waits for the end of the stop afterwards.
 constinit thread_local int t_in_barrier TS_TLS = 0;
 
-inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
-inline bool is_member(const Record* r, uint32_t gen) { return before(r->born_gen, gen); }
+// The generation this thread has claimed itself for and not yet finished
+// (0: none): a jump out of its barrier finishes that claim
+// (leave_own_claim), since nobody else may.
+constinit thread_local uint32_t t_own_claim TS_TLS = 0;
 
-// --- completion and waiting (Async-signal-safe) -----------------------------
+
+// --- completion and waiting (Any context) -----------------------------------
 
 void note_done(Record* r, uint32_t gen) {
-  // Only the claimer of gen finishes it (a later dump may have claimed an
-  // abandoned record since: claimed then is past gen, never before it).
-  TS_DCHECK(!before(r->claimed.load(std::memory_order_relaxed), gen));
-  r->done.store(gen, std::memory_order_seq_cst);
-  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
+  finish_claim(r, gen);
   g_arrivals.fetch_add(1, std::memory_order_seq_cst);
   if (g_dumper_waiting.load(std::memory_order_seq_cst)) futex_wake_all(&g_arrivals);
 }
@@ -72,20 +77,7 @@ void note_done(Record* r, uint32_t gen) {
 // The same where the dumper made the capture itself: nobody waits on
 // g_arrivals but the dumper, so only the thread's own waiters are told (two
 // seq_cst operations a thread fewer in a 10,000-thread sweep).
-void note_done_by_dumper(Record* r, uint32_t gen) {
-  r->done.store(gen, std::memory_order_seq_cst);
-  if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
-}
-
-void wait_done(Record* r, uint32_t gen) {
-  r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
-  for (;;) {
-    uint32_t d = r->done.load(std::memory_order_seq_cst);
-    if (!before(d, gen)) break;
-    futex_wait(&r->done, d);
-  }
-  r->done_waiters.fetch_sub(1, std::memory_order_seq_cst);
-}
+void note_done_by_dumper(Record* r, uint32_t gen) { finish_claim(r, gen); }
 
 void wait_release(uint32_t gen) {
   g_release_waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -102,7 +94,7 @@ void release(uint32_t gen) {
   if (g_release_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&g_release);
 }
 
-// --- captures (Async-signal-safe) -------------------------------------------
+// --- captures (Any context) -------------------------------------------------
 
 void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind, uint32_t call) {
   c->gen = gen;
@@ -200,10 +192,6 @@ void capture_start(Record* r, uint32_t gen) {
   c->first_pc = 1;  // the start routine's entry
 }
 
-bool try_claim(Record* r, uint32_t gen) {
-  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
-  return before(c, gen) && r->claimed.compare_exchange_strong(c, gen, std::memory_order_seq_cst);
-}
 
 // --- stop 1 ------------------------------------------------------------------
 
@@ -249,41 +237,49 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
   return !blocks && thread_cpu_ns(tid) == clk;
 }
 
-// Waits until every signalled member is done or frozen; past the stop
-// timeout, claims the silent ones as `via=timeout`. Members whose thread
-// vanished are omitted.
-void wait_for_signalled(uint32_t gen, uint64_t start_ns) {
+// Waits until the first `count` signalled members are done or frozen; past
+// the stop timeout, claims the silent ones as `via=timeout`. Members whose
+// thread vanished are omitted.
+void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
   uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   // Frozen verdicts where the stop ends before everything is captured:
   // not in stw (everything inside the stop) nor in the torn test mode.
-  bool verdicts = g_config.concurrent && !g_config.test_torn;
+  bool verdicts = g_config.concurrent && !torn_mode();
   uint32_t pending_from = 0;
   g_frozen_count = 0;
-  for (uint32_t i = 0; i < g_signalled_count; ++i) g_sig_clock[i] = ~1ull;
+  for (uint32_t i = 0; i < count; ++i) g_sig_clock[i] = ~1ull;
   for (;;) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
     auto settled = [&](Record* r) {
       return !before(r->done.load(std::memory_order_seq_cst), gen) ||
-             r->frozen_gen.load(std::memory_order_relaxed) == gen;
+             r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen);
     };
-    while (pending_from < g_signalled_count && settled(record_at(g_signalled[pending_from])))
+    while (pending_from < count && settled(record_at(g_signalled[pending_from])))
       ++pending_from;
-    if (pending_from == g_signalled_count) break;
+    if (pending_from == count) break;
     uint64_t now = now_ns();
     bool timed_out = now >= deadline;
-    for (uint32_t i = pending_from; i < g_signalled_count; ++i) {
+    for (uint32_t i = pending_from; i < count; ++i) {
       Record* r = record_at(g_signalled[i]);
       if (settled(r)) continue;
       pid_t tid = r->tid.load(std::memory_order_relaxed);
       bool gone = raw_tgkill(raw_getpid(), tid, 0) == -ESRCH;
-      if ((gone || timed_out) && try_claim(r, gen)) {
-        Capture* c = slot_at(r->index);
-        capture_header(r, c, gen, kViaTimeout, kRunning, 0);
-        if (gone) r->omit = true;
-        else r->timed_out = true;
-        note_done_by_dumper(r, gen);
-        continue;
+      if (gone || timed_out) {
+        if (claim(r, gen)) {
+          Capture* c = slot_at(r->index);
+          capture_header(r, c, gen, kViaTimeout, kRunning, 0);
+          if (gone) r->omit = true;
+          else r->timed_out = true;
+          note_done_by_dumper(r, gen);
+          continue;
+        }
+        if (timed_out) {
+          // It claimed itself in its handler and never finished (stopped
+          // there): given up, as the sweep gives up such claims.
+          abandon(r, gen);
+          continue;
+        }
       }
       if (verdicts && !gone && judged_frozen(i, tid, now)) {
         r->frozen_gen.store(gen, std::memory_order_relaxed);
@@ -323,11 +319,11 @@ bool is_lock_call(uint32_t call) { return call < 256 && lock_waits[call]; }
 namespace {
 
 // Under the registry lock, with g_gen = gen and g_active published.
-// Async-signal-safe in the sense of DESIGN.md: no allocation, no foreign lock.
+// Stop path: no allocation, no lock of the program's, no wait.
 void stop1_walk_and_signal(uint32_t gen) {
   uint32_t hw = g_hi_water.load(std::memory_order_acquire);
   pid_t pid = raw_getpid();
-  bool torn = g_config.test_torn;
+  bool torn = torn_mode();  // blocked threads are signalled too, none is tgkill'ed here
   int stop_signal = g_stop_signal.load(std::memory_order_relaxed);
   // The hot loop reads one word per thread, with counters in registers (a
   // global counter would be reloaded after every atomic load); everything
@@ -346,18 +342,24 @@ void stop1_walk_and_signal(uint32_t gen) {
       continue;
     }
     Record* r = record_at(i);
-    if (k == kStarting) {
-      if (try_claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
+    if (TS_UNLIKELY(earlier_claim_unfinished(r, gen))) {
+      // Its claimer (the thread itself) still holds an earlier dump's claim:
+      // not signalled, not waited for, listed from its record.
+      abandon(r, gen);
       continue;
     }
-    if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && try_claim(r, gen)) {
+    if (k == kStarting) {
+      if (claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
+      continue;
+    }
+    if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && claim(r, gen)) {
       // It still blocks our stop signal (checked before this stop): it
       // cannot answer, so the stop does not wait for it again.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       note_done_by_dumper(r, gen);
       continue;
     }
-    if (TS_UNLIKELY(!stop_signal) && try_claim(r, gen)) {
+    if (TS_UNLIKELY(!stop_signal) && claim(r, gen)) {
       // No signal left to stop it with (the program took them all).
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       note_done_by_dumper(r, gen);
@@ -365,7 +367,7 @@ void stop1_walk_and_signal(uint32_t gen) {
     }
     g_signalled[signalled++] = i;
     if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal) == -ESRCH &&
-        try_claim(r, gen)) {
+        claim(r, gen)) {
       // Gone already (a foreign thread that exited): not in this dump.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
       r->omit = true;
@@ -377,22 +379,6 @@ void stop1_walk_and_signal(uint32_t gen) {
   g_lock_waiter_count = lock_waiters;
 }
 
-// Test-only capture order with no cut: one thread at a time, each let go
-// before the next is taken, blocked threads interrupted too. It exists to
-// show that the consistency test can fail.
-void torn_capture(uint32_t gen, uint64_t start_ns) {
-  uint32_t all = g_signalled_count;
-  pid_t pid = raw_getpid();
-  for (uint32_t i = 0; i < all; ++i) {
-    g_signalled_count = i + 1;
-    Record* r = record_at(g_signalled[i]);
-    raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), g_stop_signal);
-    wait_for_signalled(gen, start_ns);
-    timespec gap = {0, 300000};  // let the world move between two captures
-    raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&gap), 0);
-  }
-}
-
 // --- the sweep ----------------------------------------------------------------
 
 void sweep(uint32_t gen, Via via) {
@@ -401,10 +387,14 @@ void sweep(uint32_t gen, Via via) {
     Record* r = record_at(g_members[i]);
     // A frozen thread captures itself in its handler when it next runs: its
     // record's registers are not its state.
-    if (r->frozen_gen.load(std::memory_order_relaxed) == gen) continue;
-    if (try_claim(r, gen)) {
-      capture_from_wrapper(r, gen, via);
-      note_done_by_dumper(r, gen);
+    if (r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen)) continue;
+    switch (try_claim(r, gen)) {
+      case Claim::kOurs:
+        capture_from_wrapper(r, gen, via);
+        note_done_by_dumper(r, gen);
+        break;
+      case Claim::kUnfinished: abandon(r, gen); break;
+      case Claim::kTaken: break;  // it claimed itself leaving its call: waited for below
     }
   }
   // Threads that claimed themselves may still be copying, frozen ones may
@@ -413,8 +403,10 @@ void sweep(uint32_t gen, Via via) {
     g_dumper_waiting.store(1, std::memory_order_seq_cst);
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
     bool all = true;
-    for (uint32_t i = 0; i < g_member_count && all; ++i)
-      if (before(record_at(g_members[i])->done.load(std::memory_order_seq_cst), gen)) all = false;
+    for (uint32_t i = 0; i < g_member_count && all; ++i) {
+      Record* r = record_at(g_members[i]);
+      if (before(r->done.load(std::memory_order_seq_cst), gen) && !abandoned(r, gen)) all = false;
+    }
     if (all) break;
     if (now_ns() >= deadline) {
       // Every wait of the dumper is bounded: a claim never finished (its
@@ -423,12 +415,12 @@ void sweep(uint32_t gen, Via via) {
       // timeout.
       for (uint32_t i = 0; i < g_member_count; ++i) {
         Record* r = record_at(g_members[i]);
-        if (!before(r->done.load(std::memory_order_seq_cst), gen)) continue;
-        if (try_claim(r, gen)) {
+        if (!before(r->done.load(std::memory_order_seq_cst), gen) || abandoned(r, gen)) continue;
+        if (claim(r, gen)) {
           capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
           note_done_by_dumper(r, gen);
         } else {
-          r->abandoned_gen.store(gen, std::memory_order_seq_cst);
+          abandon(r, gen);
         }
       }
       break;
@@ -449,7 +441,7 @@ uint32_t unwind_members(bool modules_changed) {
   uint32_t kept = 0;
   for (uint32_t i = 0; i < g_member_count; ++i) {
     if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
-    if (record_at(g_members[i])->abandoned_gen.load() == g_gen.load()) continue;
+    if (abandoned(record_at(g_members[i]), g_gen.load())) continue;
     Capture* c = slot_at(g_members[i]);
     if (c->via == kViaTimeout || c->via == kViaStart) continue;
     if (c->unwound_gen == c->gen) {  // same call as last time: same frames
@@ -478,6 +470,21 @@ void sleep_ms(int ms) {
   raw_syscall(SYS_nanosleep, reinterpret_cast<long>(&ts), 0);
 }
 
+// Tests only (THREADSNAP_TEST_CLAIM_STALL_MS): the whole stall, whatever
+// signal handlers run meanwhile, as a program's handler that ran here for
+// that long would take it; our stop signal arriving meanwhile must not end
+// it early.
+void stall_ms(int ms) {
+  timespec until;
+  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&until));
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) { until.tv_sec += 1; until.tv_nsec -= 1000000000L; }
+  while (raw_syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME,
+                     reinterpret_cast<long>(&until), 0) == -EINTR) {
+  }
+}
+
 }  // namespace
 
 // --- the other threads' side ---------------------------------------------------
@@ -502,30 +509,39 @@ void stop_signal_handler(int, siginfo_t* si, void* ucv) {
     if (!r) r = static_cast<Record*>(threadsnap_vfork_self);
     if (!r || r->tid.load(std::memory_order_relaxed) != tid) r = registry_find_foreign(tid);
     if (r && is_member(r, gen)) {
-      if (try_claim(r, gen)) {
+      // kUnfinished: this thread's own earlier claim, which the handler
+      // interrupted (t_in_barrier is set then): left to finish.
+      if (claim(r, gen)) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
         note_done(r, gen);
       }
-      if (!g_config.test_torn && !t_in_barrier) wait_release(gen);
+      if (!torn_mode() && !t_in_barrier) wait_release(gen);
     }
   }
   errno = saved;
 }
 
 void barrier_slow(Record* r) {
-  if (g_config.test_torn) return;
+  if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
     t_in_barrier = 1;
-    if (try_claim(r, gen)) {
-      // Tests only: a claim that takes longer than the dump may wait for
-      // it (as when a program's handler stops or jumps away right here).
-      if (TS_UNLIKELY(g_config.test_claim_stall_ms)) sleep_ms(g_config.test_claim_stall_ms);
-      capture_from_wrapper(r, gen, mode_via(kViaSelf));
-      note_done(r, gen);
-    } else {
-      wait_done(r, gen);
+    switch (try_claim(r, gen)) {
+      case Claim::kOurs:
+        t_own_claim = gen;
+        // Tests only: a claim that takes longer than the dump may wait for
+        // it (as when a program's handler runs or stops right here).
+        if (TS_UNLIKELY(g_config.test_claim_stall_ms)) stall_ms(g_config.test_claim_stall_ms);
+        capture_from_wrapper(r, gen, mode_via(kViaSelf));
+        note_done(r, gen);
+        t_own_claim = 0;
+        break;
+      case Claim::kTaken: wait_done(r, gen); break;
+      // Only this thread claims itself, and it does not come here while its
+      // earlier claim is open (a jump out of it finishes it first,
+      // leave_own_claim): nothing to wait for in any case.
+      case Claim::kUnfinished: break;
     }
     t_in_barrier = 0;
     wait_release(gen);
@@ -534,7 +550,7 @@ void barrier_slow(Record* r) {
 }
 
 void settle_on_entry(Record* r) {
-  if (g_config.test_torn) return;
+  if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen) && before(g_release.load(std::memory_order_seq_cst), gen))
@@ -542,17 +558,35 @@ void settle_on_entry(Record* r) {
   errno = saved;
 }
 
+void leave_own_claim(Record* r) {
+  uint32_t gen = t_own_claim;
+  // Still ours and unfinished (only this thread can finish it, so this
+  // cannot change under us). Not so in a fork child, whose fork handler
+  // settled this thread's claim words (registry_settle_fork).
+  if (gen && r->claimed.load(std::memory_order_relaxed) == gen &&
+      before(r->done.load(std::memory_order_relaxed), gen)) {
+    // The capture was cut short: what the slot holds is not a capture. A
+    // timeout header in its place, then done, as the claimer must.
+    capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+    note_done(r, gen);
+  }
+  t_own_claim = 0;
+  t_in_barrier = 0;
+}
+
 void thread_started(Record* r) {
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
-  if (!g_active.load(std::memory_order_seq_cst) || g_config.test_torn) return;
+  if (!g_active.load(std::memory_order_seq_cst) || torn_mode()) return;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (!is_member(r, gen)) return;
   t_in_barrier = 1;
-  if (try_claim(r, gen)) {
-    capture_start(r, gen);
-    note_done(r, gen);
-  } else {
-    wait_done(r, gen);
+  switch (try_claim(r, gen)) {
+    case Claim::kOurs:
+      capture_start(r, gen);
+      note_done(r, gen);
+      break;
+    case Claim::kTaken: wait_done(r, gen); break;
+    case Claim::kUnfinished: break;  // a new record has no earlier claim
   }
   t_in_barrier = 0;
   wait_release(gen);
@@ -595,8 +629,8 @@ void take_dump(uint32_t record_token) {
   g_gen.store(gen, std::memory_order_seq_cst);
   g_active.store(1, std::memory_order_seq_cst);
   stop1_walk_and_signal(gen);
-  if (g_config.test_torn) torn_capture(gen, t0);
-  else if (g_signalled_count) wait_for_signalled(gen, t0);
+  if (torn_mode()) torn_capture(g_signalled, g_signalled_count, gen, t0, wait_for_signalled);
+  else if (g_signalled_count) wait_for_signalled(g_signalled_count, gen, t0);
   read_lock_owners();
 
   if (g_config.concurrent) {

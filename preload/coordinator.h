@@ -8,20 +8,7 @@
 
 namespace threadsnap::detail {
 
-// The extents of the flags that say a dump is under way, on one timeline
-// (G = the dump's generation; concurrent mode):
-//
-//   dump_begin | stop 1          | sweep | stop 2 | unwind, write | release_zombies | dump_end
-//   g_dump_running 1 ...................................................................... 0
-//   g_busy                1 .............................................. 0
-//   g_active              1 ........................ 0
-//   g_release < G ......... = G (stop 1 ends: signalled threads go on)
-//
-// g_dump_running (entry.cpp): the gate that fork and a move of the stop
-// signal wait at. g_busy (registry.h): a member released meanwhile stays a
-// zombie, its slot still read. g_active (registry.h): wrappers leave through
-// the barrier and the stop handler captures. In `stw` the one stop lasts
-// past the unwinding, and g_active is cleared just before release(G).
+// The flags it moves, their writers and extents (one timeline): protocol.h.
 
 // The dumper thread: takes one dump and writes it. Dumper (its stops are
 // the stop path).
@@ -49,6 +36,12 @@ void barrier_slow(Record* r);
 // the blocking call (where it would cause EINTR) or across an exec (where it
 // would kill the new image). Any context, as barrier_slow.
 void settle_on_entry(Record* r);
+
+// The thread jumps out of a wrapped call's scope (shim/longjmp.cpp), maybe
+// out of its own barrier: a claim it holds unfinished is finished now (as a
+// timeout record), for nobody else may finish it, and no dump may claim the
+// thread again until it is. Any context, as barrier_slow.
+void leave_own_claim(Record* r);
 
 // A new thread's first act in its trampoline. Ordinary context (it may wait
 // for the end of a stop on our own futex words).

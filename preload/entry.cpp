@@ -326,9 +326,9 @@ bool start_dumper_now() {
   return rc == 0;
 }
 
-// Starts the dumper unless it runs or is starting. NOT async-signal-safe in
-// general (pthread_create): callers make sure the calling thread holds no
-// lock of glibc's (see dumper_wanted).
+// Starts the dumper unless it runs or is starting. Ordinary context
+// (pthread_create): callers make sure the calling thread holds no lock of
+// glibc's (see dumper_wanted).
 void ensure_dumper() {
   if (g_disabled || raw_getpid() != g_pid.load(std::memory_order_relaxed)) return;
   int expected = 0;
@@ -497,22 +497,6 @@ void atfork_child() {
 
 }  // namespace
 
-// The thread count the kernel gives (the "Threads:" line of
-// /proc/self/status), zombie main thread included, or -1. Not /proc/self/stat:
-// reading that sums the CPU time of every thread (13% of the dumper's CPU at
-// 10,000 threads).
-long kernel_thread_count() {
-  char buf[4096];
-  if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0) return -1;
-  const char* p = strstr(buf, "\nThreads:");
-  if (!p) return -1;
-  p += 9;
-  while (*p == ' ' || *p == '\t') ++p;
-  if (*p < '0' || *p > '9') return -1;
-  long v = 0;
-  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
-  return v;
-}
 
 
 pid_t dumper_tid() { return g_dumper_tid.load(std::memory_order_relaxed); }

@@ -12,7 +12,7 @@ namespace threadsnap::detail {
 
 // Loads the configuration and resolves the real functions, once. Safe to call
 // before the constructor (another library's constructor may create threads).
-// NOT async-signal-safe.
+// Ordinary context.
 void ensure_init();
 
 extern char g_process_name[16];  // the main thread's name at start-up
@@ -21,13 +21,13 @@ extern char g_process_name[16];  // the main thread's name at start-up
 extern std::atomic<int> g_stop_signal;
 extern std::atomic<int> g_trigger_signal;  // 0 when the signal trigger is off
 
-// The dumper's tid, 0 while there is none. Async-signal-safe.
+// The dumper's tid, 0 while there is none. Any context.
 pid_t dumper_tid();
 
 // Asks for a dump: wakes the dumper (a signal to it alone), or, while there
 // is none, notes the request and starts the dumper if this thread holds no
 // lock of glibc's: sp is the stack pointer of the code that asked (the
-// interrupted code when in_handler). Async-signal-safe.
+// interrupted code when in_handler). Any context.
 void request_dump(uintptr_t sp, bool in_handler);
 
 // Work left for the next wrapper entry (a call boundary of the program):
@@ -40,26 +40,22 @@ inline constexpr auto& g_entry_work = g_local.entry_work;  // zero in a fork chi
 void entry_work_slow();
 
 // The program creates a thread: the dumper starts now if it does not run.
-// NOT async-signal-safe.
+// Ordinary context.
 void program_starts_thread();
 
 // The registry has no program thread left (called by registry_release).
-// Async-signal-safe.
+// Any context.
 void note_no_program_threads();
 
 // unshare/setns need a single-threaded process: if the caller is the only
 // program thread, the dumper ends first (it starts again when needed).
 void dumper_step_aside();
 
-// The thread count the kernel gives (/proc/self/stat), a zombie main thread
-// included, or -1. Async-signal-safe.
-long kernel_thread_count();
-
 // Whether sig is one of threadsnap's own (stop signal, trigger while on).
 bool owns_signal(int sig);
 
 // The program sets a disposition for sig: threadsnap steps aside from the
-// trigger, or moves its stop signal elsewhere. Normal context.
+// trigger, or moves its stop signal elsewhere. Ordinary context.
 void program_sets_signal(int sig);
 
 }  // namespace threadsnap::detail

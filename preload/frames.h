@@ -6,7 +6,6 @@
 // the first frame shown is marked as a PC or a return address (one rule,
 // written to the dump as `first=pc`).
 // Dumper: on the dumper thread, outside any stop in `concurrent` mode.
-// NOT async-signal-safe.
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 
 #include "base/call_ids.h"
 #include "base/small_file.h"
+#include "preload/claim.h"
 
 namespace threadsnap::detail {
 
@@ -70,6 +71,8 @@ void owners_read_at_cut(const uint32_t* waiters, const uint32_t* calls, uint32_t
 void owners_apply(const uint32_t* waiters, uint32_t count, uint32_t gen) {
   for (uint32_t i = 0; i < count; ++i) {
     Record* r = record_at(waiters[i]);
+    // An abandoned claim's slot may still be written by its claimer.
+    if (abandoned(r, gen)) continue;
     Capture* c = slot_at(r->index);
     uint32_t type = g_lock_owner[i] >> 30;
     pid_t owner = static_cast<pid_t>(g_lock_owner[i] & 0x3fffffff);

@@ -119,7 +119,7 @@ struct alignas(4096) ProcessLocal {
 extern ProcessLocal g_local;
 
 // True once g_local's pages are wiped on fork. Called once by the
-// constructor, before any thread of ours exists. NOT async-signal-safe.
+// constructor, before any thread of ours exists. Ordinary context.
 bool process_local_init();
 extern bool g_local_wiped;
 

@@ -1,6 +1,6 @@
 // threadsnap: thread records, their capture slots, and registration.
-// Nothing here runs on a stop path except the lookups marked
-// Async-signal-safe.
+// Nothing here runs on a stop path except the lookups marked Any context
+// (registry.h).
 #include "preload/registry.h"
 
 #include <sys/mman.h>

@@ -1,5 +1,6 @@
-// threadsnap: the registry of threads and the state the snapshot protocol
-// shares between wrappers, signal handlers and the dumper.
+// threadsnap: the registry of threads: one record per thread, its capture
+// slot, and registration. The protocol's shared words (the state word, the
+// generation and the flags of a dump) are in preload/protocol.h.
 //
 // Contract:
 // - A record is created by pthread_create's wrapper (in the creating thread,
@@ -7,10 +8,8 @@
 //   thread, or by the dumper for a thread it finds in /proc/self/task only
 //   ("foreign"). Creation and release take g_registry_lock, which is
 //   threadsnap's own and never held by a signal handler.
-// - The state word of each thread lives in the dense array g_state (one word
-//   per record index) so that stop 1 scans 4 bytes per thread. Only the
-//   owning thread writes its state word, with seq_cst stores, so that the
-//   Dekker pairing with the dumper's publish of g_gen/g_active holds.
+// - The state word of each thread lives in the dense array g_state
+//   (protocol.h), one word per record index.
 // - Memory for records and capture slots is mmap'ed in chunks at
 //   registration time: nothing here allocates on a stop path.
 #pragma once
@@ -23,16 +22,12 @@
 
 #include "preload/common.h"
 #include "preload/process_local.h"
+#include "preload/protocol.h"
 #include "unwind/stack_copy.h"
 
 namespace threadsnap::detail {
 
 inline constexpr uint32_t kChunkRecords = 512;
-
-enum Kind : uint32_t { kFree = 0, kRunning = 1, kBlocked = 2, kStarting = 3 };
-inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) { return k | (call << 8); }
-inline constexpr Kind state_kind(uint32_t w) { return static_cast<Kind>(w & 0xff); }
-inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
 
 // Record::start_gate: the creator may read *thread (the pthread_t that glibc
 // wrote) only while the new thread cannot run its start routine, which may
@@ -88,52 +83,95 @@ struct Capture {
   uintptr_t frames[];   // then: stack bytes at slot_bytes()
 };
 
+// One thread's record. Per field: who writes it, and under what. "Creation"
+// is registry_add in pthread_create's wrapper (the creating thread), the
+// constructor (the main thread) or the dumper's adoption (a foreign thread),
+// under g_registry_lock; registry_add constructs the record anew, so every
+// field starts at its default there. Fields without a lock are read by
+// captures and by the dumper only while the record is in use.
 struct alignas(64) Record {
-  // Protocol words: generation of the dump that claimed / finished it.
+  // --- the claim of a dump (preload/coordinator.cpp, try_claim) ---
+  // claimed: the generation of the latest claim. Moved by compare-and-swap,
+  // by whoever claims the thread for dump G (the thread itself in its stop
+  // handler, its barrier or its start; the dumper in stop 1 or the sweep),
+  // and only from a satisfied claim (claimed == done) to G. Any context.
+  // (A fork child's registry_settle_fork sets claimed and done of the
+  // forking thread to g_gen: the only other writer, with no dump possible.)
   std::atomic<uint32_t> claimed{0};
+  // done: the generation of the latest finished claim; only the claimer of
+  // `claimed` stores it, after its capture is in the slot, so it only moves
+  // forward and equals `claimed` when the claim is satisfied. seq_cst: a
+  // reader that sees done == G may read the slot.
   std::atomic<uint32_t> done{0};
+  // Threads sleeping on `done` (wait_done: a thread whose own claim the
+  // dumper holds); atomic add/sub by each, read by whoever sets `done`.
   std::atomic<uint32_t> done_waiters{0};
+  // The kernel thread id: stored by creation for the main and foreign
+  // threads, by the new thread's trampoline (first) or its creator (from
+  // the pthread_t, only while still 0), relaxed. Read in any context.
   std::atomic<pid_t> tid{0};
-  std::atomic<uint32_t> creator_done{0};     // pthread_create returned in the creator
-  std::atomic<uint32_t> creator_waiting{0};  // the thread waits for that
-  std::atomic<uint32_t> start_gate{0};       // kGate*: who read the new thread's ids first
-  uint32_t index = 0;
+  // The start handshake of a new thread (shim/thread.cpp), seq_cst:
+  // creator_done is set by the creator once pthread_create returned there;
+  // creator_waiting by the new thread before it sleeps on creator_done;
+  // start_gate (kGate*) by whichever of the two reads the new thread's ids
+  // first.
+  std::atomic<uint32_t> creator_done{0};
+  std::atomic<uint32_t> creator_waiting{0};
+  std::atomic<uint32_t> start_gate{0};
+  // Set at creation, then read only.
+  uint32_t index = 0;     // this record's index in the registry
   uint32_t born_gen = 0;  // g_gen when registered; members of G have born_gen < G
-  bool foreign = false;
-  bool zombie = false;     // released while a dump still needs its slot
-  bool omit = false;       // never really existed (failed create, vanished)
-  bool timed_out = false;  // did not answer the stop signal last time
-  // A dump whose claim on this thread was never finished (the claimer was
-  // suspended, longjmp'ed or ended between claim and done): that dump lists
-  // it via=timeout from the record, never reading its half-written slot.
+  bool foreign = false;   // found in /proc/self/task only (adopted by the dumper)
+  // Written under g_registry_lock by registry_release (true) and by the
+  // dumper's registry_release_zombies (false): released while a dump still
+  // needs its slot.
+  bool zombie = false;
+  // Never really existed (a failed create, under the registry lock, by the
+  // creator) or vanished before stop 1 (by the dumper in stop 1).
+  bool omit = false;
+  // Did not answer the last stop signal: set by the dumper in stop 1,
+  // cleared by the dumper before the next (recheck_silent_threads).
+  bool timed_out = false;
+  // The dump (its generation) that lists this thread from its record and
+  // never touches its slot: the claim it found was never finished (the
+  // claimer was preempted, stopped, or a program's handler ran or jumped
+  // away between claim and done) or still belongs to an earlier dump.
+  // Written by the dumper only (stop 1, sweep), read by the dumper.
   std::atomic<uint32_t> abandoned_gen{0};
-  // A dump that judged this signalled thread frozen at its cut (off-CPU,
+  // The dump that judged this signalled thread frozen at its cut (off-CPU,
   // its stop signal pending and not blocked): it captures itself later.
+  // Written and read by the dumper only.
   std::atomic<uint32_t> frozen_gen{0};
-  std::atomic<bool> skip_signal{false};  // blocks our stop signal: do not wait for it
+  // Blocks our stop signal: do not signal it nor wait for it. Written by the
+  // thread itself (its pthread_sigmask and sigprocmask wrappers), by its
+  // creator at creation (inherited mask), and by the dumper from /proc
+  // (adoption, recheck_silent_threads) before a stop; read by stop 1.
+  std::atomic<bool> skip_signal{false};
   // skip_signal came from /proc (SigBlk), not from the thread's own
-  // pthread_sigmask calls: it is read again before each dump.
+  // pthread_sigmask calls: it is read again before each dump. The dumper's.
   bool skip_by_proc = false;
+  // The thread's pthread_t: by the trampoline and the creator (the start
+  // gate orders them), by the constructor for the main thread.
   pthread_t pthread = 0;
-  uintptr_t stack_lo = 0, stack_hi = 0;  // 0,0: unknown
-  size_t stack_size = 0;                 // from the creator's attributes
+  // The thread's stack, 0,0 while unknown: by the thread itself before its
+  // start routine (registry_fill_stack_bounds), or by the constructor.
+  uintptr_t stack_lo = 0, stack_hi = 0;
+  // From the creator's attributes, and the start routine: written by the
+  // creator at creation, before the thread exists.
+  size_t stack_size = 0;
   void* (*start_fn)(void*) = nullptr;
   void* start_arg = nullptr;
   // The blocked-call details are in g_local: call_detail(r).
+  // The thread's name: at creation (the creator's, as the kernel does), then
+  // by pthread_setname_np's wrapper (the thread itself, or another thread
+  // under the registry lock). Copied whole into a capture; a torn read
+  // shows a mix of two names, never out-of-bounds bytes.
   char name[16] = {};
 };
 
-// Global protocol state. Those that are zero in a fork child live in
+// The registry's bookkeeping. Those that are zero in a fork child live in
 // g_local (preload/process_local.h).
-inline constexpr auto& g_state = g_local.state;
-inline constexpr auto& g_obj = g_local.obj;  // wait object of a blocked thread (dense, for stop 1)
-extern std::atomic<uint32_t> g_gen;       // generation of the latest dump
-inline constexpr auto& g_active = g_local.active;  // 1 from stop 1 until stop 2
-extern std::atomic<uint32_t> g_release;   // generation whose stop has ended
-extern std::atomic<uint32_t> g_release_waiters;
-extern std::atomic<uint32_t> g_arrivals;  // bumped each time a capture completes
 inline constexpr auto& g_hi_water = g_local.hi_water;  // records [0, g_hi_water) may be in use
-inline constexpr auto& g_busy = g_local.busy;  // a dump is between its stop 1 and its end
 inline constexpr auto& g_registry_lock = g_local.registry_lock;
 // Program threads registered (not foreign), starting ones included. When it
 // drops to 0 the dumper is told (it ends, so that the process can exit).
@@ -176,10 +214,10 @@ unsigned char* slot_bytes(Capture* c);
 size_t slot_stack_capacity();
 
 // Sizes the capture slots (stack_copy_bytes of stack each), once, at
-// start-up, before any record exists. Normal context.
+// start-up, before any record exists. Ordinary context.
 void registry_configure(size_t stack_copy_bytes);
 
-// Registration. NOT async-signal-safe (may mmap); take the registry lock.
+// Registration. Ordinary context (may mmap); take the registry lock.
 // registry_add returns null (the thread goes untracked) before
 // registry_configure and when the registry is full.
 Record* registry_add(Kind initial, bool foreign);
@@ -198,11 +236,12 @@ void registry_after_fork_child();          // only the calling thread survives
 void registry_settle_fork();
 bool registry_recently_exited(pid_t tid);  // under the registry lock
 Record* registry_find_foreign(pid_t tid);  // Any context.
-void registry_release_zombies();           // the dumper, after a dump; clears g_busy
+void registry_release_zombies();           // Dumper, after a dump; clears g_busy
+// Ordinary context (the thread itself, or another under the registry lock).
 void registry_set_name(Record* r, const char* name);
 
 // Sets the calling thread's stack bounds in r (from r->stack_size).
-// NOT async-signal-safe.
+// Ordinary context.
 void registry_fill_stack_bounds(Record* r);
 
 }  // namespace threadsnap::detail

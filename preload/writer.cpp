@@ -12,6 +12,7 @@
 #include "base/call_ids.h"
 #include "base/check.h"
 #include "base/small_file.h"
+#include "preload/claim.h"
 #include "preload/config.h"
 #include "preload/control.h"
 #include "preload/process_local.h"
@@ -108,14 +109,11 @@ class Text {
 // threads a creator starts.
 bool is_shown(const Record* r, const Capture* c) { return !r->omit && c->tid != 0; }
 
-// An abandoned claim (Record::abandoned_gen) is listed from its record.
-bool is_abandoned(const Record* r, uint32_t gen) { return r->abandoned_gen.load() == gen; }
-
 uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const Record* r = record_at(members[i]);
-    if (is_abandoned(r, gen) ? !r->omit : is_shown(r, slot_at(members[i]))) ++n;
+    if (abandoned(r, gen) ? !r->omit : is_shown(r, slot_at(members[i]))) ++n;
   }
   return n;
 }
@@ -185,7 +183,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
     yield_to_program(i);  // after the stops (stw never opens the window)
     Record* r = record_at(members[i]);
     Capture* c = slot_at(members[i]);
-    if (is_abandoned(r, t.gen)) {  // its slot may still change: the record only
+    if (abandoned(r, t.gen)) {  // its slot may still change: from the record only (claim.h)
       c->rec_gen = 0;  // listed from the record: never `same` next time
       char name[17] = {};
       memcpy(name, r->name, 16);

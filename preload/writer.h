@@ -1,8 +1,8 @@
 // threadsnap: writes a dump in format v1 (DESIGN.md) to
 // $THREADSNAP_DIR/threadsnap.<pid>.<seq>.txt: mode 0600, created with
 // O_EXCL|O_NOFOLLOW under a temporary name and renamed without replacing,
-// so a file with the final name is always whole. On the dumper thread,
-// outside any stop. NOT async-signal-safe.
+// so a file with the final name is always whole. Dumper (on the dumper
+// thread, outside any stop).
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,7 @@ const sigset_t* without_our_signals(const sigset_t* set, sigset_t* copy);
 void drop_pending_stop_signal();
 
 // Resolves every real function (dlsym/dlvsym RTLD_NEXT). Safe to call more
-// than once and before the constructor. NOT async-signal-safe.
+// than once and before the constructor. Ordinary context.
 void resolve_all_real();
 // The parts of resolve_all_real that live with their hand-written wrappers.
 void resolve_cond_real();     // shim/cond_compat.cpp
@@ -38,8 +38,8 @@ int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 void* resolve_next(const char* name, const char* version);
 
 // The real function behind a hand-written wrapper, resolved on first use
-// (wrappers may run before our constructor). NOT async-signal-safe the
-// first time.
+// (wrappers may run before our constructor). Any context once resolved;
+// the first call is Ordinary context (dlsym).
 template <typename F>
 F real_fn(std::atomic<F>& slot, const char* name, const char* version = nullptr) {
   F f = slot.load(std::memory_order_acquire);

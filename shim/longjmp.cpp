@@ -105,6 +105,7 @@ void resolve_longjmp_real() {
 }
 
 void leave_abandoned_scope(Record* r) {
+  leave_own_claim(r);
   g_state[r->index].store(state_word(kRunning), std::memory_order_seq_cst);
   if (TS_UNLIKELY(g_active.load(std::memory_order_seq_cst))) barrier_slow(r);
   t_depth = 0;

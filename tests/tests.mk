@@ -1,4 +1,4 @@
-# Tests: unit tests link the library's objects, integration tests run the
+# Tests: unit tests link the library's core objects, integration tests run the
 # programs of tests/programs under the real preloaded library.
 # A program's extra flags come from a line "// CFLAGS: ..." in its source.
 
@@ -39,9 +39,15 @@ $(BUILD)/tests/programs/%: tests/programs/%.cc $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++20 -O2 -g -Wall -o $@ $< $(call progflags,$<) -lpthread $(call sanflags,$<)
 
-$(BUILD)/tests/unit_tests: $(UNIT_SRCS) $(LIB_OBJS) $(DEPS_STAMP)
+# Unit tests link the core, not the library: none of shim/ (no interposed
+# symbol in the test process) and not preload/entry.o (no constructor, no
+# dumper thread); tests/unit/core_stubs.cpp stands in for entry.cpp's few
+# symbols the core names and does the constructor's configuration.
+CORE_OBJS  := $(filter-out $(BUILD)/obj/preload/entry.o $(BUILD)/obj/shim/%,$(LIB_OBJS))
+UNIT_STUBS := tests/unit/core_stubs.cpp
+$(BUILD)/tests/unit_tests: $(UNIT_SRCS) $(UNIT_STUBS) $(CORE_OBJS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) $(TEST_CXXFLAGS) -rdynamic -o $@ $(UNIT_SRCS) $(LIB_OBJS) $(GTEST_LIBS) -ldl
+	$(CXX) $(TEST_CXXFLAGS) -rdynamic -o $@ $(UNIT_SRCS) $(UNIT_STUBS) $(CORE_OBJS) $(GTEST_LIBS) -ldl
 
 $(BUILD)/tests/integration_tests: $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -27,7 +27,7 @@ struct Module {
 };
 
 // Rebuilds the map if the set of loaded objects changed. Returns true if it
-// did. NOT async-signal-safe; never call while threads are stopped.
+// did. Dumper, before a stop: never while threads are held.
 bool modules_refresh();
 
 uint32_t module_count();

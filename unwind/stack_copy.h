@@ -5,7 +5,7 @@
 // protocol (preload/ decides whose stack is copied, when, and into which
 // memory). Whoever claims a thread calls these: its own signal handler, the
 // thread in its wrapper, or the dumper during the sweep.
-// Any context: no allocation, no locks, no unwinding; async-signal-safe.
+// Any context: no allocation, no locks, no unwinding.
 #pragma once
 
 #include <ucontext.h>

@@ -8,7 +8,6 @@
 // enter the program's scope) with our own accessors: stack reads come from
 // the copy, code and unwind tables from a page cache filled with
 // process_vm_readv, so a module unloaded meanwhile cannot crash us.
-// NOT async-signal-safe.
 #pragma once
 
 #include <signal.h>

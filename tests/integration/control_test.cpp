@@ -394,20 +394,27 @@ TEST(TaskScan, SkippedOnlyWhenNothingCanBeUntracked) {
 namespace threadsnap::testing {
 namespace {
 
-// Every wait of the dumper is bounded (issue 11, "also seen"): a thread that
-// claimed itself and never finishes its capture (here a test knob stalls it
-// for 3 s) is given up after the stop timeout; the dump is written without
-// waiting for it, lists it via=timeout, and a fork meanwhile is not held up.
-TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
-  Process p;
+// Starts claimstall with its worker's self-claim stalled for `stall_ms` and
+// takes dump 1 during which the worker claims itself: dump 1 gives up that
+// claim after the stop timeout (200 ms) and lists the worker via=timeout.
+// Returns the worker's tid in *worker.
+void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1) {
   START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
-                                           {"THREADSNAP_TEST_CLAIM_STALL_MS", "3000"},
+                                           {"THREADSNAP_TEST_CLAIM_STALL_MS", stall_ms},
                                            {"THREADSNAP_STOP_TIMEOUT_MS", "200"}}}));
   WAIT_READY(p, seconds(10));
-  pid_t worker = p.Tids()["worker"];
-  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
-  pid_t dumper = std::stoi(ReadControl(p.pid())["dumper_tid"]);
-  ASSERT_GT(dumper, 0);
+  *worker = p.Tids()["worker"];
+  // The main thread too, in its raw read of stdin: past the wrapper of the
+  // write that said "ready" (were it still leaving it when the dump starts,
+  // it would claim itself there and stall instead of the worker).
+  ASSERT_TRUE(WaitSleeping(p.pid(), {p.pid(), *worker}, seconds(10)));
+  // The dumper starts with the first thread the program creates, on its own
+  // time: its tid is in the control record once it runs.
+  pid_t dumper = 0;
+  ASSERT_TRUE(WaitUntil([&] {
+    dumper = std::stoi(ReadControl(p.pid())["dumper_tid"]);
+    return dumper > 0;
+  }, seconds(10))) << "the dumper never started";
   ASSERT_TRUE(p.Signal(SIGUSR2));
   // Wake the worker during the sweep delay (the dumper sleeps in nanosleep,
   // syscall 35, only there): it claims itself and stalls.
@@ -420,30 +427,101 @@ TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
     return first == "35";
   }, seconds(10))) << "the dumper never reached the sweep delay";
   p.Write("wake\n");
+  std::string err;
+  ASSERT_TRUE(p.WaitDump(1, d1, &err, seconds(15))) << err;
+  const ThreadRecord* t = d1->FindTid(*worker);
+  ASSERT_NE(t, nullptr) << d1->text;
+  EXPECT_EQ(t->via, "timeout") << t->line;
+}
+
+// Once the worker sleeps in its read again, a dump lists it as the sweep
+// found it there.
+void ExpectWorkerSweptInItsRead(Process& p, pid_t worker) {
+  ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
   Dump d;
   std::string err;
-  ASSERT_TRUE(p.WaitDump(1, &d, &err, seconds(15))) << err;
-  bool woke = false;
-  for (auto& l : p.Lines()) woke = woke || l == "woke";
-  EXPECT_FALSE(woke) << "the dump waited for the stalled claim";
+  ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
   const ThreadRecord* t = d.FindTid(worker);
   ASSERT_NE(t, nullptr) << d.text;
-  EXPECT_EQ(t->via, "timeout") << t->line;
+  EXPECT_EQ(t->via, "sweep") << t->line;
+  EXPECT_EQ(t->call, "read") << t->line;
+}
+
+bool Woke(Process& p) {
+  for (auto& l : p.Lines())
+    if (l == "woke") return true;
+  return false;
+}
+
+// Every wait of the dumper is bounded (issue 11, "also seen"): a thread that
+// claimed itself and never finishes its capture (here a test knob stalls it
+// for 3 s) is given up after the stop timeout; the dump is written without
+// waiting for it, lists it via=timeout, and a fork meanwhile is not held up.
+TEST(Bounded, AClaimNeverFinishedIsGivenUp) {
+  Process p;
+  pid_t worker = 0;
+  Dump d;
+  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "3000", &worker, &d));
+  EXPECT_FALSE(Woke(p)) << "the dump waited for the stalled claim";
   size_t from = p.LineCount();
   p.Write("fork\n");
   EXPECT_TRUE(p.WaitForPrefix("forked 7", seconds(2), from)) << "fork was held up by the dump";
   EXPECT_TRUE(p.WaitForExactLine("woke", seconds(10)));
-  // The next dump is whole and lists the worker as usual, once it is asleep
-  // in read() again (running, on a loaded machine it may get no CPU within
-  // the 200 ms stop timeout and be listed via=timeout, rightly).
+  // The next dump is whole and lists the worker as usual (once it is back
+  // in its read: leaving the write of "woke" during a dump, it would claim
+  // itself and stall again; running, on a loaded machine it may also get no
+  // CPU within the 200 ms stop timeout and be listed via=timeout, rightly).
   ASSERT_TRUE(WaitSleeping(p.pid(), {worker}, seconds(10)));
+  std::string err;
   ASSERT_TRUE(p.TriggerDump(&d, &err)) << err;
-  t = d.FindTid(worker);
+  const ThreadRecord* t = d.FindTid(worker);
   ASSERT_NE(t, nullptr) << d.text;
   EXPECT_NE(t->via, "timeout") << t->line;
-  p.Write("quit\n");
-  int st = 0;
-  EXPECT_TRUE(p.WaitExit(seconds(10), &st));
+  ExpectCleanExit(p, "quit\n");
+}
+
+// A claim given up by one dump is still its claimer's: the thread may be
+// writing its slot still (preempted, or a program's handler ran between its
+// claim and its done). The next dump must not claim the thread again (it
+// would capture into the same slot, and the late claimer would overwrite
+// that capture and move `done` back from G+1 to G). It lists the thread
+// via=timeout from its record, as the dump that gave up did; once the claim
+// is finished, dumps list the thread as usual.
+TEST(Bounded, TheNextDumpLeavesAnUnfinishedClaimAlone) {
+  Process p;
+  pid_t worker = 0;
+  Dump d1, d2;
+  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "6000", &worker, &d1));
+  // Dump 2 right away, while the claim of dump 1 is still stalled (6 s).
+  std::string err;
+  ASSERT_TRUE(p.TriggerDump(&d2, &err)) << err;
+  ASSERT_FALSE(Woke(p)) << "the stalled claim ended before dump 2 was written: this test needs "
+                           "dump 2 inside the 6 s stall";
+  const ThreadRecord* t = d2.FindTid(worker);
+  ASSERT_NE(t, nullptr) << d2.text;
+  EXPECT_EQ(t->via, "timeout") << "dump 2 took a second claim on a thread whose claim of dump 1 "
+                                  "was unfinished\n" << t->line;
+  // The stalled claim ends in its own time (not cut short by dump 2).
+  EXPECT_TRUE(p.WaitForExactLine("woke", seconds(15)));
+  ExpectWorkerSweptInItsRead(p, worker);
+  ExpectCleanExit(p, "quit\n");
+}
+
+// A program's handler that jumps out of the thread's stalled claim (it
+// interrupted the wrapper's barrier) ends that claim: the jump finishes it
+// as a timeout record (nobody else may), and later dumps list the thread as
+// usual; the stalled capture never resumes.
+TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) {
+  Process p;
+  pid_t worker = 0;
+  Dump d1;
+  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "6000", &worker, &d1));
+  size_t from = p.LineCount();
+  p.Write("jump\n");
+  ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
+  ExpectWorkerSweptInItsRead(p, worker);
+  EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
+  ExpectCleanExit(p, "quit\n");
 }
 
 // THREADSNAP_SIGNAL may name the real-time signal threadsnap would have

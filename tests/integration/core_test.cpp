@@ -364,43 +364,6 @@ TEST_P(ManyThreadsTest, TenThousandBlockedThreads) {
 INSTANTIATE_TEST_SUITE_P(Modes, ManyThreadsTest, ::testing::Values("stw", "concurrent"),
                          [](const auto& info) { return info.param; });
 
-// ---- bad settings -----------------------------------------------------------------------------
-
-struct BadSetting {
-  std::string var, value;
-};
-void PrintTo(const BadSetting& s, std::ostream* os) { *os << s.var << "=" << s.value; }
-
-class BadEnvTest : public ::testing::TestWithParam<BadSetting> {};
-
-// A bad value gives exactly one "threadsnap:" warning that names the
-// variable; the default is used and the program runs on (chains, exit 0).
-TEST_P(BadEnvTest, OneWarningAndTheDefault) {
-  const BadSetting& s = GetParam();
-  Process p;
-  // The default directory is $TMPDIR: point it at the private directory.
-  START(p, (RunOptions{"chains", {}, {{s.var, s.value}, {"TMPDIR", "@DIR@"}}}));
-  WAIT_READY(p, seconds(10));
-  Dump d;
-  EXPECT_EQ(CheckExpectedDump(p, "concurrent", &d), "");
-  const ThreadRecord* deep = d.FindTid(p.Tids()["deep"]);
-  ASSERT_NE(deep, nullptr);
-  EXPECT_EQ(deep->frames.size(), 128u) << "THREADSNAP_MAX_FRAMES default is 128";
-  auto warnings = LibraryWarnings(p.Stderr());
-  ASSERT_EQ(warnings.size(), 1u) << "stderr:\n" << p.Stderr();
-  EXPECT_NE(warnings[0].find(s.var), std::string::npos) << warnings[0];
-  ExpectCleanExit(p);
-}
-
-INSTANTIATE_TEST_SUITE_P(Values, BadEnvTest,
-                         ::testing::Values(BadSetting{"THREADSNAP_MAX_FRAMES", "banana"},
-                                           BadSetting{"THREADSNAP_MODE", "sideways"},
-                                           BadSetting{"THREADSNAP_UNWIND", "magic"},
-                                           BadSetting{"THREADSNAP_STOP_TIMEOUT_MS", "-5"},
-                                           BadSetting{"THREADSNAP_SIGNAL", "SIGBOGUS"},
-                                           BadSetting{"THREADSNAP_DIR", "relative/dir"}),
-                         [](const auto& info) { return info.param.var.substr(11); });
-
 // ---- both unwinders ----------------------------------------------------------------------------
 
 class UnwinderTest

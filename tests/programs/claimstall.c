@@ -4,19 +4,31 @@
  * may wait: issue 11, "a claim that is never finished has no timeout").
  * Prints "tid worker TID" and "ready". Commands on stdin:
  *   wake  -> the worker's read returns; it prints "woke"
+ *   jump  -> SIGUSR1 to the worker, whose handler siglongjmps back to the
+ *            worker's loop (out of a stalled claim, if it is in one); it
+ *            prints "jumped"
  *   fork  -> forks a child that exits at once; prints "forked STATUS"
  *   quit */
 #include "testprog.h"
 
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
 
 static int g_pipe[2];
 static atomic_int g_up;
+static sigjmp_buf g_jump;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  siglongjmp(g_jump, 1);
+}
 
 NOIPA void* worker_main(void* arg) {
   tp_line("tid worker %d", (int)tp_gettid());
+  if (sigsetjmp(g_jump, 1)) tp_line("jumped");
   atomic_store(&g_up, 1);
   char c;
   while (read(g_pipe[0], &c, 1) == 1) tp_line("woke");
@@ -25,6 +37,11 @@ NOIPA void* worker_main(void* arg) {
 
 int main(void) {
   if (pipe(g_pipe)) tp_die("pipe");
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR1, &sa, NULL)) tp_die("sigaction");
   pthread_t w;
   pthread_create(&w, NULL, worker_main, NULL);
   while (!atomic_load(&g_up)) sched_yield();
@@ -39,6 +56,8 @@ int main(void) {
     line[n] = 0;
     if (!strncmp(line, "wake", 4)) {
       if (write(g_pipe[1], "x", 1) != 1) tp_die("write");
+    } else if (!strncmp(line, "jump", 4)) {
+      pthread_kill(w, SIGUSR1);
     } else if (!strncmp(line, "fork", 4)) {
       pid_t c = fork();
       if (c == 0) _exit(7);

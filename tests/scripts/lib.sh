@@ -91,3 +91,29 @@ wait_memcached() {
   for ((i = 0; i < 100; i++)); do memcached_answers "$1" && return 0; sleep 0.1; done
   memcached_answers "$1" || fail "memcached does not answer on port $1: $(cat "$TMP/mc.err")"
 }
+
+# start_memcached DIR: Debian's memcached -t 4 under `threadsnap run --dir
+# DIR`, on a free port of 127.0.0.1, as this user; returns once it answers.
+# Sets MC_PORT and MC_PID (killed when the test ends); its output goes to
+# $TMP/mc.out and $TMP/mc.err.
+start_memcached() {
+  command -v memcached > /dev/null || fail "memcached not installed (make deps)"
+  MC_PORT=$(free_port)
+  mkdir -p "$1"
+  "$TS" run --dir "$1" -- memcached -t 4 -p "$MC_PORT" -l 127.0.0.1 -U 0 -u "$(id -un)" \
+    > "$TMP/mc.out" 2> "$TMP/mc.err" &
+  MC_PID=$!; started "$MC_PID"
+  wait_memcached "$MC_PORT"
+}
+
+need_go() {
+  command -v go > /dev/null || fail "go (golang-go) is not installed: make deps"
+}
+
+# pprof OUT PROFILE ARGS...: `go tool pprof ARGS PROFILE` into OUT, or fails
+# with what it said.
+pprof() {
+  local out=$1 profile=$2
+  shift 2
+  go tool pprof "$@" "$profile" > "$out" 2> "$out.err" || fail "go tool pprof $*: $(cat "$out.err")"
+}

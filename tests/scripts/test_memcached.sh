@@ -6,14 +6,8 @@
 # memcached's debug symbols are installed), and memcached must keep serving.
 source "$(dirname "$0")/lib.sh"
 need_lib
-command -v memcached > /dev/null || fail "memcached not installed (make deps)"
-port=$(free_port)
-mkdir -p "$TMP/d"
-"$TS" run --dir "$TMP/d" -- memcached -t 4 -p "$port" -l 127.0.0.1 -U 0 -u "$(id -un)" \
-  > "$TMP/mc.out" 2> "$TMP/mc.err" &
-pid=$!; started "$pid"
-
-wait_memcached "$port"
+start_memcached "$TMP/d"
+port=$MC_PORT pid=$MC_PID
 
 # Ground truth from the kernel: which threads are memcached's workers.
 workers=$(grep -lx mc-worker /proc/"$pid"/task/*/comm | cut -d/ -f5 | sort -n | tr '\n' ' ')

@@ -6,15 +6,10 @@
 # go tool pprof -traces shows that stack; memcached keeps serving.
 source "$(dirname "$0")/lib.sh"
 need_lib
-command -v memcached > /dev/null || fail "memcached not installed (make deps)"
 command -v memcaslap > /dev/null || fail "memcaslap not installed (make deps: libmemcached-tools)"
-command -v go > /dev/null || fail "go (golang-go) is not installed: make deps"
-port=$(free_port)
-mkdir -p "$TMP/d"
-"$TS" run --dir "$TMP/d" -- memcached -t 4 -p "$port" -l 127.0.0.1 -U 0 -u "$(id -un)" \
-  > "$TMP/mc.out" 2> "$TMP/mc.err" &
-pid=$!; started "$pid"
-wait_memcached "$port"
+need_go
+start_memcached "$TMP/d"
+port=$MC_PORT pid=$MC_PID
 
 memcaslap -s "127.0.0.1:$port" -T 2 -c 16 -t 4s > "$TMP/load.out" 2>&1 &
 load=$!; started "$load"
@@ -36,8 +31,7 @@ cat rec.err
 rm -f "$own"
 wait "$load" || fail "memcaslap failed: $(tail -n 5 load.out)"
 grep -E '^Run time|TPS' load.out | tail -n 2
-go tool pprof -traces -tagfocus=thread=mc-worker mc.pb.gz > traces.txt 2> traces.err ||
-  fail "go tool pprof -traces: $(cat traces.err)"
+pprof traces.txt mc.pb.gz -traces -tagfocus=thread=mc-worker
 
 python3 - <<'PY' || fail "memcached profile"
 import json

@@ -25,7 +25,7 @@
 source "$(dirname "$0")/lib.sh"
 need_lib
 need_program rec_split
-command -v go > /dev/null || fail "go (golang-go) is not installed: make deps"
+need_go
 cd "$TMP"
 mkdir t
 TMPDIR=$TMP/t "$TS" record --hz 50 --duration 10 -o r.pb.gz -o r.json -o r.txt -o r.folded -o r.svg \
@@ -38,10 +38,9 @@ for f in r.pb.gz r.json r.txt r.folded r.svg; do [ -s "$f" ] || fail "$f not wri
 [ -z "$(ls -A t)" ] || fail "record left files behind: $(ls -AR t)"   # dumps consumed, dir removed
 sed -n '1,/^Top stacks/p' r.txt
 
-go tool pprof -top r.pb.gz > top.txt 2> top.err || fail "go tool pprof -top: $(cat top.err)"
-go tool pprof -traces r.pb.gz > traces.txt 2> traces.err || fail "go tool pprof -traces: $(cat traces.err)"
-go tool pprof -sample_index=threads -tagfocus=thread=rec-worker -top r.pb.gz > wtop.txt 2> wtop.err ||
-  fail "go tool pprof -tagfocus: $(cat wtop.err)"
+pprof top.txt r.pb.gz -top
+pprof traces.txt r.pb.gz -traces
+pprof wtop.txt r.pb.gz -sample_index=threads -tagfocus=thread=rec-worker -top
 # The mappings carry the build-ids (pprof -raw lists them), marked symbolized.
 bid=$(readelf -n "$PROGRAMS/rec_split" | sed -n 's/.*Build ID: //p')
 go tool pprof -raw r.pb.gz 2> /dev/null | grep -E "/rec_split $bid \[FN\]\[FL\]\[LN\]\[IN\]" ||

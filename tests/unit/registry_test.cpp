@@ -8,7 +8,7 @@
 #include "preload/config.h"
 #include "preload/coordinator.h"
 #include "preload/registry.h"
-#include "shim/calls.h"
+#include "base/call_ids.h"
 
 using namespace threadsnap::detail;
 
