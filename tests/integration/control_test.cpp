@@ -662,6 +662,14 @@ TEST(RecordDumps, OnlyWhatChangedIsWrittenOut) {
     EXPECT_EQ(Written(d), written) << d.path << "\n" << d.text;
     EXPECT_EQ(SameTids(d), same) << d.path << "\n" << d.text;
   };
+  // The mover, written out, blocked under descend_x(5): 6 frames of it.
+  auto expect_mover_under = [&](const Dump& d, const char* fn) {
+    const ThreadRecord* t = d.FindTid(mover);
+    ASSERT_NE(t, nullptr) << d.text;
+    Symbolizer sym(d);
+    auto names = sym.Names(*t);
+    EXPECT_EQ(std::count(names.begin(), names.end(), fn), 6) << sym.Describe(*t);
+  };
   ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 1: whole
   check(d, 0, all, {});
   int base = r.seq();
@@ -671,20 +679,12 @@ TEST(RecordDumps, OnlyWhatChangedIsWrittenOut) {
   ASSERT_NO_FATAL_FAILURE(move("a5"));
   ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 3: the mover and main (it read "a5") anew
   check(d, base, {mover, main_tid}, idle);
-  if (const ThreadRecord* t = d.FindTid(mover)) {
-    Symbolizer sym(d);
-    auto names = sym.Names(*t);
-    EXPECT_EQ(std::count(names.begin(), names.end(), "descend_a"), 6) << sym.Describe(*t);
-  }
+  expect_mover_under(d, "descend_a");
   base = r.seq();
   ASSERT_NO_FATAL_FAILURE(move("b5"));  // same depth, equal registers
   ASSERT_TRUE(r.Take(7, &d, &err)) << err;  // 4
   check(d, base, {mover, main_tid}, idle);
-  if (const ThreadRecord* t = d.FindTid(mover)) {
-    Symbolizer sym(d);
-    auto names = sym.Names(*t);
-    EXPECT_EQ(std::count(names.begin(), names.end(), "descend_b"), 6) << sym.Describe(*t);
-  }
+  expect_mover_under(d, "descend_b");
   base = r.seq();
   ASSERT_TRUE(r.Plain(&d, &err)) << err;  // 5: a plain dump is whole, and no base
   EXPECT_EQ(d.CheckWellFormed(), "");
