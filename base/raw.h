@@ -81,6 +81,9 @@ inline uint64_t now_ns(clockid_t clk = CLOCK_MONOTONIC) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// A spin-wait hint to the CPU (x86 `pause`). Any context.
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
 // Futex wait/wake on a 32-bit word. Private futexes: our words never live in
 // shared memory. Any context.
 inline long futex_wait(std::atomic<uint32_t>* w, uint32_t expected, const timespec* rel = nullptr) {
