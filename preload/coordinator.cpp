@@ -228,7 +228,10 @@ uint64_t thread_cpu_ns(pid_t tid) {
 }
 
 // Whether signalled member i (not yet arrived) is frozen at the cut.
-bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
+// *blocks_stop: its SigBlk, read after its clock stalled, has the stop
+// signal (it runs a handler with it masked, or masked it by a raw system
+// call): it cannot be frozen by the signal and must get a CPU to go on.
+bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop) {
   if (g_config.test_frozen_blind) return true;  // tests only: no check at all
   uint64_t clk = thread_cpu_ns(tid);
   if (clk != g_sig_clock[i]) {
@@ -240,6 +243,7 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
   bool blocks = true, zombie = false;
   if (!g_config.test_frozen_no_sigblk && !read_task_status(tid, &blocks, &zombie)) return false;
   if (g_config.test_frozen_no_sigblk) blocks = false;
+  *blocks_stop = blocks;
   return !blocks && thread_cpu_ns(tid) == clk;
 }
 
@@ -252,7 +256,9 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now) {
 // tens of them on a virtual machine (the wake-up, not the timeout), and the
 // verdicts need only a 10 us window. A thread waiting for this CPU is not
 // helped by our sleeping: it is judged frozen where it waits. Arrivals then
-// make no wake-up call either (g_dumper_waiting stays 0).
+// make no wake-up call either (g_dumper_waiting stays 0). Spinning ends early
+// when a pending member blocks the stop signal: it may be waiting for this
+// very CPU to finish a handler, and is not frozen.
 constexpr uint64_t kStopSpinNs = 1000000;
 void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
   uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
@@ -297,10 +303,12 @@ void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
           continue;
         }
       }
-      if (verdicts && !gone && judged_frozen(i, tid, now)) {
+      bool blocks = false;
+      if (verdicts && !gone && judged_frozen(i, tid, now, &blocks)) {
         r->frozen_gen.store(gen, std::memory_order_relaxed);
         ++g_frozen_count;
       }
+      if (blocks) spin_until = 0;
     }
     if (spin) {
       // A couple of microseconds, or until someone arrives.
@@ -494,38 +502,41 @@ uint32_t unwind_members(bool modules_changed) {
 // wake-ups its own tgkills and the program's cause do not preempt it, and
 // stop 1 (the walk, a tgkill per running thread, clock reads) is not cut
 // into pieces by the scheduler; its share of the CPU stays that of its
-// nice. The slice it had (inherited) comes back as soon as the world runs
-// again: after stop 1 the program comes first. Policy, nice and flags stay;
-// a real-time or idle policy is left alone; older kernels ignore the field.
-// Not in stw, the unchanged baseline. Returns the slice to restore (~0: none
-// to restore). Dumper, outside the stop.
+// nice. At the release it goes back to the kernel's default slice (the
+// dumper is our thread: a custom slice it inherited from the program thread
+// that started it was never meant for it). Policy, nice and the
+// reset-on-fork flag stay (a renice landing between our read and write is
+// undone: a window of microseconds); a real-time, deadline or idle policy is
+// left alone; kernels 6.6-6.11 ignore the field, older ones refuse the call.
+// Not in stw (the unchanged baseline), and not where a seccomp filter may be
+// installed: sched_setattr is in systemd's @resources set, which filters
+// commonly kill on. Dumper, outside the stop.
 constexpr uint64_t kSchedFlagResetOnFork = 0x01;  // <linux/sched.h>
-struct SchedAttr {
+constexpr uint64_t kStopSliceNs = 100000;
+struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
   uint32_t size, policy;
   uint64_t flags;
   int32_t nice;
   uint32_t priority;
   uint64_t runtime, deadline, period;
 };
-uint64_t stop_slice_begin() {
+static_assert(sizeof(SchedAttr) == 48);
+
+bool set_slice(uint64_t from, uint64_t to) {
   SchedAttr a = {};
-  if (raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(&a), sizeof(a), 0) != 0) return ~0ull;
-  if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH) return ~0ull;
-  uint64_t old = a.runtime;
+  if (raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(&a), sizeof(a), 0) != 0) return false;
+  if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH) return false;
+  if (from && a.runtime != from) return false;  // changed meanwhile: leave it
   a.size = sizeof(a);
   a.flags &= kSchedFlagResetOnFork;
-  a.runtime = 100000;
-  if (raw_syscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&a), 0) != 0) return ~0ull;
-  return old;
+  a.runtime = to;  // 0: the kernel's default slice
+  return raw_syscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&a), 0) == 0;
 }
-void stop_slice_end(uint64_t old) {
-  if (old == ~0ull) return;
-  SchedAttr a = {};
-  if (raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(&a), sizeof(a), 0) != 0) return;
-  a.size = sizeof(a);
-  a.flags &= kSchedFlagResetOnFork;
-  a.runtime = old;
-  raw_syscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&a), 0);
+bool stop_slice_begin() {
+  return g_config.concurrent && !seccomp_seen() && set_slice(0, kStopSliceNs);
+}
+void stop_slice_end(bool began) {
+  if (began) set_slice(kStopSliceNs, 0);
 }
 
 void sleep_ms(int ms) {
@@ -679,7 +690,7 @@ void take_dump(uint32_t record_token) {
   g_keep_frames.store(g_config.concurrent && !changed && g_config.test_reuse != kReuseOff,
                       std::memory_order_relaxed);
 
-  uint64_t slice = g_config.concurrent ? stop_slice_begin() : ~0ull;
+  bool slice = stop_slice_begin();
   DumpTimes t = {};
   t.record_token = record_token;
   t.time_ns = now_ns(CLOCK_REALTIME);

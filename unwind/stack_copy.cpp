@@ -15,6 +15,7 @@ std::atomic<int> g_vm_read_works{1};
 }
 
 void safe_read_forbid() { g_vm_read_works.store(0, std::memory_order_relaxed); }
+bool seccomp_seen() { return !g_vm_read_works.load(std::memory_order_relaxed); }
 
 long safe_read(uintptr_t addr, void* out, size_t n) {
   if (!g_vm_read_works.load(std::memory_order_relaxed)) return -1;

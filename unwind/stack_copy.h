@@ -82,5 +82,9 @@ long safe_read(uintptr_t addr, void* out, size_t n);
 // is (or is about to be) installed, and may kill on process_vm_readv.
 // Any context.
 void safe_read_forbid();
+// Whether safe_read_forbid was called: a seccomp filter is (or may be)
+// installed, so the library leaves out the system calls it can do without
+// (the dumper's sched_setattr). Any context.
+bool seccomp_seen();
 
 }  // namespace threadsnap::detail

@@ -1,9 +1,11 @@
 /* m. A seccomp filter that kills the process on process_vm_readv (what
- * systemd's SystemCallFilter= does by default), installed before exec like
+ * systemd's SystemCallFilter= does by default) and on sched_setattr (in
+ * systemd's @resources set, often filtered too), installed before exec like
  * systemd does, then dumps with a spinning and a blocked thread: the
  * process must survive, and each dump must have frames (the runner checks).
- * Today the library reads stacks with process_vm_readv and the process is
- * killed at the first dump. */
+ * Once the library read stacks with process_vm_readv and the process was
+ * killed at the first dump; the dumper's shorter slice during stop 1 uses
+ * sched_setattr. */
 // HOSTILE: frames
 // NOSANITIZE
 #include "hostile.h"
@@ -20,7 +22,8 @@ static int install_filter(void) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_setattr, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
