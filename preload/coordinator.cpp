@@ -33,6 +33,7 @@
 #include "preload/entry.h"
 #include "preload/frames.h"
 #include "preload/owners.h"
+#include "preload/scheduler.h"
 #include "preload/torn_mode.h"
 #include "preload/wait_objects.h"
 #include "preload/writer.h"
@@ -201,51 +202,7 @@ void capture_start(Record* r, uint32_t gen) {
 
 // --- stop 1 ------------------------------------------------------------------
 
-// --- frozen threads (issue 13) ------------------------------------------------
-// A thread whose stop signal is pending runs no user instruction before its
-// handler: the kernel delivers pending signals on every return to user mode.
-// So a signalled thread that is not on a CPU is already frozen at the cut;
-// stop 1 needs to wait only for the ones on a CPU (the IPI puts them in the
-// handler within microseconds). Off-CPU is seen on the thread's CPU clock,
-// which only advances while it runs (and is brought up to date when read
-// while it runs): no advance over kFrozenWindowNs, begun after its signal
-// was sent. A thread that blocks the stop signal is not frozen by it, so
-// the verdict also needs its SigBlk, read while the clock stays still (a
-// thread that did not run cannot have changed its mask). A frozen thread
-// captures itself in the handler when it next runs; the dump waits for that
-// as it waits for the sweep (bounded by the stop timeout).
-constexpr uint64_t kFrozenWindowNs = 10000;
-constexpr auto& g_sig_clock = g_local.sig_clock;  // per signalled member: last CPU clock read
-constexpr auto& g_sig_since = g_local.sig_since;  // when it last moved (CLOCK_MONOTONIC)
-uint32_t g_frozen_count = 0;        // judged frozen in this dump
-
-// The CPU time of a thread of this process, or ~0 if it is gone.
-uint64_t thread_cpu_ns(pid_t tid) {
-  clockid_t clk = static_cast<clockid_t>((~static_cast<unsigned>(tid)) << 3) | 6;
-  timespec ts;
-  if (raw_syscall(SYS_clock_gettime, clk, reinterpret_cast<long>(&ts)) != 0) return ~0ull;
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Whether signalled member i (not yet arrived) is frozen at the cut.
-// *blocks_stop: its SigBlk, read after its clock stalled, has the stop
-// signal (it runs a handler with it masked, or masked it by a raw system
-// call): it cannot be frozen by the signal and must get a CPU to go on.
-bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop) {
-  if (g_config.test_frozen_blind) return true;  // tests only: no check at all
-  uint64_t clk = thread_cpu_ns(tid);
-  if (clk != g_sig_clock[i]) {
-    g_sig_clock[i] = clk;
-    g_sig_since[i] = now;
-    return false;
-  }
-  if (now - g_sig_since[i] < kFrozenWindowNs) return false;
-  bool blocks = true, zombie = false;
-  if (!g_config.test_frozen_no_sigblk && !read_task_status(tid, &blocks, &zombie)) return false;
-  if (g_config.test_frozen_no_sigblk) blocks = false;
-  *blocks_stop = blocks;
-  return !blocks && thread_cpu_ns(tid) == clk;
-}
+uint32_t g_frozen_count = 0;  // judged frozen in this dump (preload/scheduler.h)
 
 // Waits until the first `count` signalled members are done or frozen; past
 // the stop timeout, claims the silent ones as `via=timeout`. Members whose
@@ -268,7 +225,7 @@ void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
   uint64_t spin_until = verdicts ? start_ns + kStopSpinNs : 0;
   uint32_t pending_from = 0;
   g_frozen_count = 0;
-  for (uint32_t i = 0; i < count; ++i) g_sig_clock[i] = ~1ull;
+  frozen_verdicts_begin(count);
   for (;;) {
     uint64_t now = now_ns();
     bool spin = now < spin_until;
@@ -494,49 +451,6 @@ uint32_t unwind_members(bool modules_changed) {
     log_line(l);
   }
   return kept;
-}
-
-// The dumper's slice while it stops the world: EEVDF's custom slice
-// (sched_attr.sched_runtime of a fair policy, Linux 6.12 and later, open to
-// any user). With the shortest one (0.1 ms) its deadline comes first, so the
-// wake-ups its own tgkills and the program's cause do not preempt it, and
-// stop 1 (the walk, a tgkill per running thread, clock reads) is not cut
-// into pieces by the scheduler; its share of the CPU stays that of its
-// nice. At the release it goes back to the kernel's default slice (the
-// dumper is our thread: a custom slice it inherited from the program thread
-// that started it was never meant for it). Policy, nice and the
-// reset-on-fork flag stay (a renice landing between our read and write is
-// undone: a window of microseconds); a real-time, deadline or idle policy is
-// left alone; kernels 6.6-6.11 ignore the field, older ones refuse the call.
-// Not in stw (the unchanged baseline), and not where a seccomp filter may be
-// installed: sched_setattr is in systemd's @resources set, which filters
-// commonly kill on. Dumper, outside the stop.
-constexpr uint64_t kSchedFlagResetOnFork = 0x01;  // <linux/sched.h>
-constexpr uint64_t kStopSliceNs = 100000;
-struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
-  uint32_t size, policy;
-  uint64_t flags;
-  int32_t nice;
-  uint32_t priority;
-  uint64_t runtime, deadline, period;
-};
-static_assert(sizeof(SchedAttr) == 48);
-
-bool set_slice(uint64_t from, uint64_t to) {
-  SchedAttr a = {};
-  if (raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(&a), sizeof(a), 0) != 0) return false;
-  if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH) return false;
-  if (from && a.runtime != from) return false;  // changed meanwhile: leave it
-  a.size = sizeof(a);
-  a.flags &= kSchedFlagResetOnFork;
-  a.runtime = to;  // 0: the kernel's default slice
-  return raw_syscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&a), 0) == 0;
-}
-bool stop_slice_begin() {
-  return g_config.concurrent && !seccomp_seen() && set_slice(0, kStopSliceNs);
-}
-void stop_slice_end(bool began) {
-  if (began) set_slice(kStopSliceNs, 0);
 }
 
 void sleep_ms(int ms) {
