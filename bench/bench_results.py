@@ -448,9 +448,9 @@ def why_notes(v):
             f"{fmt_us(rest)}, is unwinding and writing after stop 2. Unwinding alone: "
             f"{threads:.0f} threads x {fpt:.1f} frames x {ns_frame:.0f} ns a frame (DWARF, warm "
             f"caches, table \"Unwind cost\") = about {fmt_us(est)} of CPU, where a "
-            f"frame-pointer step costs a few ns. The threads of a server share a few dozen call "
-            f"sites (here 6 kinds of stacks), so a per-IP cache of unwind rules is where the rest "
-            f"of the time is. In `concurrent` the program keeps running and takes CPU from the dumper, which "
+            f"frame-pointer step costs a few ns (per-PC unwind rules are in use already, and a "
+            f"thread still blocked in the call of the previous dump keeps its frames). In "
+            f"`concurrent` the program keeps running and takes CPU from the dumper, which "
             f"is why a dump takes longer than in `stw` (p50 {fmt_us(med(s['latency_us']))}), "
             f"where the running threads wait in their handlers for the whole dump.")
     runs, ratios = v["runs"], v["ratios"]
