@@ -73,19 +73,73 @@ void read_comm(pid_t tid, char* name, size_t size) {
   if (n > 0 && name[n - 1] == '\n') name[n - 1] = 0;
 }
 
+// Status files kept open (keep_status_fds), the least recently read one
+// replaced. An fd names the task it was opened for: once that thread is
+// gone, reads fail (ESRCH) even if its tid is reused, and it is opened anew.
+struct StatusFd {
+  pid_t tid;
+  int fd;  // -1: empty
+  uint64_t last;
+};
+constexpr int kStatusFds = 8;
+StatusFd g_status_fds[kStatusFds];
+bool g_keep_status_fds = false;
+uint64_t g_status_reads = 0;
+
+// /proc/self/task/TID/status into buf (NUL-terminated); bytes read, or -1.
+long read_status_file(pid_t tid, char* buf, size_t size) {
+  StatusFd* slot = nullptr;
+  if (g_keep_status_fds) {
+    ++g_status_reads;
+    for (StatusFd& e : g_status_fds) {
+      if (e.fd >= 0 && e.tid == tid) {
+        long n = raw_syscall(SYS_pread64, e.fd, reinterpret_cast<long>(buf),
+                             static_cast<long>(size - 1), 0);
+        if (n > 0) {
+          buf[n] = 0;
+          e.last = g_status_reads;
+          return n;
+        }
+        raw_syscall(SYS_close, e.fd);  // gone (or its tid reused): open anew
+        e.fd = -1;
+      }
+      if (!slot || (slot->fd >= 0 && (e.fd < 0 || e.last < slot->last))) slot = &e;
+    }
+  }
+  Line path;
+  path.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/status");
+  if (!slot) return read_small_file(path.data(), buf, size);
+  buf[0] = 0;
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), static_cast<long>(size - 1));
+  if (n <= 0) {
+    raw_syscall(SYS_close, fd);
+    return -1;
+  }
+  buf[n] = 0;
+  if (slot->fd >= 0) raw_syscall(SYS_close, slot->fd);
+  *slot = {tid, static_cast<int>(fd), g_status_reads};
+  return n;
+}
+
 }  // namespace
+
+void keep_status_fds() {
+  for (StatusFd& e : g_status_fds) e = {0, -1, 0};  // the old table's: not ours to close
+  g_keep_status_fds = true;
+}
 
 // /proc/self/task/TID/status of one of our threads: whether it blocks our
 // stop signal (SigBlk) and whether it is a zombie (State Z: ended, its
 // process lives on). False if the file cannot be read (no /proc, gone).
-// No allocation; not on a stop path.
+// No allocation, no lock.
 bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie) {
   *blocks_stop = false;
   *zombie = false;
-  Line path;
-  path.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/status");
   char buf[2048];
-  if (read_small_file(path.data(), buf, sizeof(buf)) <= 0) return false;
+  if (read_status_file(tid, buf, sizeof(buf)) <= 0) return false;
   if (const char* p = strstr(buf, "State:\t")) *zombie = p[7] == 'Z';
   if (const char* p = strstr(buf, "SigBlk:\t")) {
     uint64_t mask = 0;

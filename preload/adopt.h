@@ -1,7 +1,7 @@
 // threadsnap: threads the registry did not see start, and threads that block
 // the stop signal behind our back: both found in /proc before each dump.
 // Dumper: before stop 1 (may allocate, reads /proc); never on the stop path,
-// except read_task_status, which is Any context (a small-file read).
+// except read_task_status (a /proc read, no allocation, no lock).
 #pragma once
 
 #include <sys/types.h>
@@ -20,8 +20,17 @@ long kernel_thread_count();
 
 // /proc/self/task/TID/status of one of our threads: whether it blocks our
 // stop signal (SigBlk) and whether it is a zombie. False if it cannot be
-// read (no /proc, gone). Any context.
+// read (no /proc, gone). Dumper (stop 1's frozen verdicts among its
+// callers): no allocation, no lock.
 bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie);
+
+// The dumper thread now has a file table of its own (preload/entry.cpp):
+// read_task_status may keep the status files of the last few threads it
+// read open there, and read them again without a path lookup (most of the
+// cost of a frozen verdict's SigBlk read). Each new dumper thread calls it
+// and forgets the fds of the one before, which were in another table.
+// Dumper.
+void keep_status_fds();
 
 // Whether /proc/self/task must be read for threads we do not know (the
 // kernel's thread count, an ended program thread or an ended foreign thread

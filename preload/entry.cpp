@@ -160,6 +160,7 @@ void private_file_table() {
     raw_syscall(SYS_close, 0);
     raw_syscall(SYS_close, 1);
   }
+  keep_status_fds();  // only in a table of our own
 }
 
 // Whether process_vm_readv may be used: a seccomp filter may kill on it
