@@ -372,6 +372,7 @@ void stop1_walk_and_signal(uint32_t gen) {
 void sweep(uint32_t gen, Via via) {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    prefetch_ahead(g_members, i, g_member_count, kSlotLinesHeader);
     Record* r = record_at(g_members[i]);
     // A frozen thread captures itself in its handler when it next runs: its
     // record's registers are not its state.
@@ -428,6 +429,7 @@ uint32_t unwind_members(bool modules_changed) {
   UnwindRuleStats before = unwinder_rule_stats();
   uint32_t kept = 0;
   for (uint32_t i = 0; i < g_member_count; ++i) {
+    prefetch_ahead(g_members, i, g_member_count, kSlotLinesHeader);
     if (g_config.concurrent) yield_to_program(i);  // not inside stw's one stop
     if (abandoned(record_at(g_members[i]), g_gen.load())) continue;
     Capture* c = slot_at(g_members[i]);

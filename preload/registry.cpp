@@ -91,6 +91,16 @@ Capture* slot_at(uint32_t index) {
   return reinterpret_cast<Capture*>(chunk + (index % kChunkRecords) * slot_size());
 }
 
+void prefetch_ahead(const uint32_t* members, uint32_t i, uint32_t count, int lines) {
+  if (i + kPrefetchAhead >= count) return;
+  uint32_t index = members[i + kPrefetchAhead];
+  const Record* r = record_at(index);
+  __builtin_prefetch(r);
+  __builtin_prefetch(reinterpret_cast<const char*>(r) + 64);
+  const char* c = reinterpret_cast<const char*>(slot_at(index));
+  for (int l = 0; l < lines; ++l) __builtin_prefetch(c + l * 64);
+}
+
 unsigned char* slot_bytes(Capture* c) {
   return reinterpret_cast<unsigned char*>(c) + sizeof(Capture) +
          kMaxFramesLimit * sizeof(uintptr_t);

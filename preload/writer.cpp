@@ -112,6 +112,7 @@ bool is_shown(const Record* r, const Capture* c) { return !r->omit && c->tid != 
 uint32_t count_shown(const uint32_t* members, uint32_t count, uint32_t gen) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < count; ++i) {
+    prefetch_ahead(members, i, count, 1);
     const Record* r = record_at(members[i]);
     if (abandoned(r, gen) ? !r->omit : is_shown(r, slot_at(members[i]))) ++n;
   }
@@ -180,6 +181,7 @@ void format(Text& out, const uint32_t* members, uint32_t count, const DumpTimes&
   static const char* const kVia[] = {"none", "signal", "sweep", "self", "stw", "timeout", "start"};
   static_assert(sizeof(kVia) / sizeof(kVia[0]) == kViaCount, "a name for every Via");
   for (uint32_t i = 0; i < count; ++i) {
+    prefetch_ahead(members, i, count, kSlotLinesFrames);
     yield_to_program(i);  // after the stops (stw never opens the window)
     Record* r = record_at(members[i]);
     Capture* c = slot_at(members[i]);
