@@ -22,7 +22,15 @@ namespace threadsnap::detail {
 // thread that did not run cannot have changed its mask). A frozen thread
 // captures itself in the handler when it next runs; the dump waits for that
 // as it waits for the sweep (bounded by the stop timeout).
-inline constexpr uint64_t kFrozenWindowNs = 10000;
+// The window need not be long: a thread that runs at all after the first
+// read has a later clock at the next (the kernel accounts a running
+// thread's time up to the read, in ns), so any window shows it; what the
+// window adds is margin. ../shared/spikes/frozen.c here (6,000 signals each,
+// a counting thread sharing a CPU with a spinner): windows of 0, 1 and 2 us
+// gave 755, 718 and 869 frozen verdicts, none followed by user code. It
+// was 10 us until the stop-1 breakdown showed the wait for one verdict as
+// a quarter of large/idle's stop 1.
+inline constexpr uint64_t kFrozenWindowNs = 2000;
 
 // Before the verdicts on `count` signalled members (after their signals were
 // sent). Stop path.
