@@ -42,9 +42,8 @@ inline constexpr WaitKind kCallKinds[] = {
 };
 static_assert(sizeof(kCallKinds) / sizeof(kCallKinds[0]) == kCallCount,
               "one kind per call id");
-// The state word keeps the call id above 8 bits, and the stop-1 walk looks
-// lock waits up in a 256-entry table (coordinator.cpp).
-static_assert(kCallCount <= 256, "call ids must fit the stop-1 table");
+// The state word keeps the call id above its low byte (preload/protocol.h).
+static_assert(kCallCount <= 256, "call ids must fit the state word");
 
 // What call id `call` waits for. Any context.
 constexpr WaitKind call_kind(uint32_t call) {

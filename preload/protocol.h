@@ -19,22 +19,33 @@
 #include <atomic>
 #include <cstdint>
 
+#include "base/call_ids.h"
 #include "preload/process_local.h"
 
 namespace threadsnap::detail {
 
 // --- the state word of each thread -------------------------------------------
 // One word per record index in the dense array g_state, so that stop 1 scans
-// 4 bytes a thread: the kind in the low byte, the wrapped call above it.
+// 4 bytes a thread: the kind in the low 7 bits, the wrapped call above the
+// low byte.
 // Written only by the thread itself (and by registration and release under
 // the registry lock), with seq_cst stores: with the dumper's seq_cst publish
 // of g_gen/g_active it is a Dekker pair (a thread that announces kRunning
 // and then reads g_active == 0 was seen running by any stop 1 that follows;
 // one that reads 1 passes the barrier).
+// Bit 7 of a blocked thread's word says that its call waits for a lock
+// whose owner stop 1 reads at the cut (is_lock_kind): the walk learns it
+// from the word it reads anyway, four threads at a time.
 enum Kind : uint32_t { kFree = 0, kRunning = 1, kBlocked = 2, kStarting = 3 };
-inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) { return k | (call << 8); }
-inline constexpr Kind state_kind(uint32_t w) { return static_cast<Kind>(w & 0xff); }
+inline constexpr uint32_t kLockWaitBit = 0x80;
+inline constexpr uint32_t state_word(Kind k, uint32_t call = 0) {
+  return k | (call << 8) | (k == kBlocked && is_lock_kind(call_kind(call)) ? kLockWaitBit : 0);
+}
+inline constexpr Kind state_kind(uint32_t w) { return static_cast<Kind>(w & 0x7f); }
 inline constexpr uint32_t state_call(uint32_t w) { return w >> 8; }
+static_assert(state_kind(state_word(kBlocked, kCall_pthread_mutex_lock)) == kBlocked &&
+              (state_word(kBlocked, kCall_pthread_mutex_lock) & kLockWaitBit) &&
+              !(state_word(kBlocked, kCall_pthread_cond_wait) & kLockWaitBit));
 
 // Per record index: the state word, and the wait object of a blocked thread
 // (written by the thread before it publishes kBlocked; read by stop 1 for the
