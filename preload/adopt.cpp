@@ -109,16 +109,12 @@ long read_status_file(pid_t tid, char* buf, size_t size) {
   Line path;
   path.s("/proc/self/task/").u(static_cast<uint64_t>(tid)).s("/status");
   if (!slot) return read_small_file(path.data(), buf, size);
-  buf[0] = 0;
-  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path.data()),
-                        O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), static_cast<long>(size - 1));
+  long fd;
+  long n = read_small_file_open(path.data(), buf, size, &fd);
   if (n <= 0) {
-    raw_syscall(SYS_close, fd);
+    if (fd >= 0) raw_syscall(SYS_close, fd);
     return -1;
   }
-  buf[n] = 0;
   if (slot->fd >= 0) raw_syscall(SYS_close, slot->fd);
   *slot = {tid, static_cast<int>(fd), g_status_reads};
   return n;
