@@ -4,8 +4,7 @@
 
 BENCH_DIR      := $(BUILD)/bench
 BENCH_CXXFLAGS  = -std=c++20 -O2 -g -fno-omit-frame-pointer -I. -Wall $(EXTRA_CXXFLAGS)
-BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/overhead_bench $(BENCH_DIR)/unwind_bench \
-                  $(BENCH_DIR)/fork_loop
+BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/overhead_bench $(BENCH_DIR)/unwind_bench
 
 .PHONY: bench-build report-bench record-bench fork-bench
 bench-build: $(LIB) $(BENCH_BINS) programs
@@ -23,8 +22,8 @@ report-bench: all
 record-bench: bench-build
 	python3 bench/bench_record.py --build $(BUILD) --out bench/RESULTS.md
 
-# What a fork costs with the library (about 6 minutes): fork_loop plain and
-# preloaded, and pgbench -C where PostgreSQL is installed. Prints a markdown
+# What a fork costs with the library (about 6 minutes): fork_faults plain
+# and preloaded, and pgbench -C where PostgreSQL is installed. Prints a markdown
 # section for bench/RESULTS.md.
 fork-bench: bench-build
 	bench/fork_bench.sh $(BUILD)
@@ -34,10 +33,6 @@ $(BENCH_DIR)/scenario: bench/scenario.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -o $@ $< -lpthread
 
-# A plain C program: bench/fork_bench.sh runs it with and without LD_PRELOAD.
-$(BENCH_DIR)/fork_loop: bench/fork_loop.c $(DEPS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -Wall -o $@ $< -lpthread -ldl
 
 # A plain program: the driver runs it with and without LD_PRELOAD.
 $(BENCH_DIR)/overhead_bench: bench/overhead_bench.cpp $(DEPS_STAMP)

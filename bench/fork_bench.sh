@@ -2,7 +2,8 @@
 # What a fork costs a process that has the library (issue 11: fork + _exit +
 # waitpid within 1.2x of plain), plain and preloaded, alternating in one run
 # (`make fork-bench`, about 6 minutes; not part of make test or make bench):
-#   1. build/bench/fork_loop (four idle threads, 1,000 forks a round),
+#   1. build/tests/programs/fork_faults (four idle threads, 1,000 forks a
+#      round, its loop mid-page as in the page-fault test),
 #      pinned to one CPU; per round the p10 of its fork+exit+wait times
 #      (noise from other jobs only ever adds time), then the median and
 #      range over rounds of lib/plain. "after a dump": the process was
@@ -18,7 +19,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
-LOOP=$BUILD/bench/fork_loop
+LOOP=$BUILD/tests/programs/fork_faults
 ROUNDS=${ROUNDS:-12}
 PG_ROUNDS=${PG_ROUNDS:-4}
 PG_SECONDS=${PG_SECONDS:-8}
@@ -42,14 +43,26 @@ command -v taskset > /dev/null && pin=(taskset -c 0)
 stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%.3f [%.3f, %.3f]", m, v[1], v[NR]}'; }
 # the median alone, as an integer
 median() { stats | awk '{printf "%.0f", $1}'; }
+# p10 FIRST CMD...: runs fork_faults (CMD...), first asking it for a dump
+# when FIRST is "dump"; prints the p10 of 1,000 rounds in ns
+p10() {
+  local first=$1 out
+  shift
+  out=$({ [ "$first" = dump ] && echo dump; printf 'time 1000\nquit\n'; } | "$@")
+  if [ "$first" = dump ] && ! grep -qx dumped <<<"$out"; then
+    echo "fork_bench: no dump from fork_faults" >&2
+    exit 1
+  fi
+  awk '$1 == "times" {print $3}' <<<"$out"
+}
 
-echo "fork_bench: fork_loop, $ROUNDS rounds" >&2
+echo "fork_bench: fork_faults, $ROUNDS rounds" >&2
 mkdir -p "$TMP/dumps"
 : > "$TMP/loop"
 for ((r = 1; r <= ROUNDS; r++)); do
-  p=$("${pin[@]}" "$LOOP" 1000 | cut -d' ' -f1)
-  l=$(LD_PRELOAD=$LIB THREADSNAP_DIR=$TMP/dumps "${pin[@]}" "$LOOP" 1000 | cut -d' ' -f1)
-  d=$(LD_PRELOAD=$LIB THREADSNAP_DIR=$TMP/dumps "${pin[@]}" "$LOOP" 1000 1 | cut -d' ' -f1)
+  p=$(p10 "" "${pin[@]}" "$LOOP")
+  l=$(p10 "" env LD_PRELOAD="$LIB" THREADSNAP_DIR="$TMP/dumps" "${pin[@]}" "$LOOP")
+  d=$(p10 dump env LD_PRELOAD="$LIB" THREADSNAP_DIR="$TMP/dumps" "${pin[@]}" "$LOOP")
   rm -f "$TMP"/dumps/*
   echo "$p $l $d" >> "$TMP/loop"
 done
@@ -58,7 +71,7 @@ echo "## Fork cost (bench/fork_bench.sh)"
 echo
 echo "Library $(sha256sum "$LIB" | cut -c1-12), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "fork + _exit + waitpid from a process with four idle threads (build/bench/fork_loop), pinned to one CPU, $ROUNDS rounds of 1,000 forks, p10 of each round:"
+echo "fork + _exit + waitpid from a process with four idle threads (build/tests/programs/fork_faults), pinned to one CPU, $ROUNDS rounds of 1,000 forks, p10 of each round:"
 echo
 echo "| | plain | with library | after a dump |"
 echo "|---|---:|---:|---:|"
