@@ -3,8 +3,10 @@
 #   make soak        the soak probe (token ring + creation prefix + thread
 #                    churn under continuous dumps) for SOAK_SECONDS (default
 #                    300), then memcached under memaslap load with a dump every
-#                    100 ms for REL_MEMCACHED_SECONDS (default 60); minutes,
-#                    not part of `make test` (which runs a 25 s soak)
+#                    100 ms for REL_MEMCACHED_SECONDS (default 60), then
+#                    PostgreSQL and MariaDB under load with dumps (skipped
+#                    where not installed); minutes, not part of `make test`
+#                    (which runs a 25 s soak)
 #   make soak-cpython  CPython's regression tests (CPYTHON_MODULES, default
 #                    the list in tests/reliability/cpython_suite.sh) plainly
 #                    and under the library, CPYTHON_JOBS at once (default 1);
@@ -25,6 +27,7 @@ soak: all
 	  $(BUILD)/tests/integration_tests --gtest_filter='RelSoak.*'
 	$(REL_ENV) tests/reliability/memcached_soak.sh
 	$(REL_ENV) tests/reliability/postgres_soak.sh
+	$(REL_ENV) tests/reliability/mariadb_soak.sh
 	@$(MAKE) --no-print-directory soak-cpython
 
 CPYTHON_JOBS ?= 1
