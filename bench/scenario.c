@@ -391,8 +391,12 @@ static int collect(int ino, const char* dir, struct dump* d, uint64_t timeout_ns
       d->frames = count(text, "\n  0x");
       for (int v = 0; v < 6; ++v) {
         char key[32];
+        /* The last key of a thread line, or followed by keys added later
+         * (first=pc, kind=, tracked=). */
         snprintf(key, sizeof key, " via=%s\n", kVia[v]);
         d->vias[v] = count(text, key);
+        snprintf(key, sizeof key, " via=%s ", kVia[v]);
+        d->vias[v] += count(text, key);
       }
       int whole = len >= 4 && strcmp(text + len - 4, "end\n") == 0;
       free(text);
