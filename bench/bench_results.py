@@ -41,6 +41,12 @@ def delta(old, new):
     return f"{(new - old) / old * 100:+.1f}%"
 
 
+def dumper_cpu(c):
+    """The dumper's CPU per dump (us), all of it (the scenario's reading of
+    its thread clock), or the header's part where that is missing."""
+    return [v for v in c.get("dumper_cpu_all_us") or [] if v > 0] or c.get("dumper_cpu_us") or [0]
+
+
 def verdict(ok):
     return "**met**" if ok else "**not met**"
 
@@ -164,7 +170,7 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
         hb_d, hb_q = med(c["hb_dump_us"]), med(c["hb_quiet_us"])
         pd, pq = pct(c["trips_dump_us"], 99), pct(c["trips_quiet_us"], 99)
         hdr = c.get("dumper_cpu_us") or [0]
-        cpu = [v for v in c.get("dumper_cpu_all_us") or [] if v > 0] or hdr
+        cpu = dumper_cpu(c)
         c50, c99 = med(cpu), pct(cpu, 99)
         l50 = med(c["latency_us"])
         fr = sum(c.get("frozen") or [0]) / max(1, len(c.get("frozen") or [0]))
@@ -404,7 +410,7 @@ def why_notes(v):
     fpt = med([f / t for f, t in zip(c["frames"], c["threads"]) if t])
     threads = med(c["threads"])
     rest = med([l - a - b - d for l, a, b, d in zip(c["latency_us"], c["stop1_us"], c["sweep_us"], c["stop2_us"])])
-    cpu_all = med([x for x in c.get("dumper_cpu_all_us") or [] if x > 0] or c.get("dumper_cpu_us") or [0])
+    cpu_all = med(dumper_cpu(c))
     an = v["anatomy"]
     if v["c_large"] > 100 or v["c_large"] > 1.5 * v["c_small"] or v["s_large"] < 50 * v["c_large"]:
         sig = c["via"].get("signal", 0) / max(1, c["dumps"])

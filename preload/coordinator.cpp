@@ -212,11 +212,11 @@ uint32_t g_frozen_count = 0;  // judged frozen in this dump (preload/scheduler.h
 // While frozen verdicts are pending, for at most kStopSpinNs, the dumper
 // spins instead of sleeping: a timed futex wait of a few microseconds lasts
 // tens of them on a virtual machine (the wake-up, not the timeout), and the
-// verdicts need only a 10 us window. A thread waiting for this CPU is not
-// helped by our sleeping: it is judged frozen where it waits. Arrivals then
-// make no wake-up call either (g_dumper_waiting stays 0). Spinning ends early
-// when a pending member blocks the stop signal: it may be waiting for this
-// very CPU to finish a handler, and is not frozen.
+// verdicts need only a window of kFrozenWindowNs. A thread waiting for this
+// CPU is not helped by our sleeping: it is judged frozen where it waits.
+// Arrivals then make no wake-up call either (g_dumper_waiting stays 0).
+// Spinning ends early when a pending member blocks the stop signal: it may
+// be waiting for this very CPU to finish a handler, and is not frozen.
 constexpr uint64_t kStopSpinNs = 1000000;
 void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
   uint64_t deadline = start_ns + static_cast<uint64_t>(g_config.stop_timeout_ms) * 1000000ull;
