@@ -209,6 +209,14 @@ uint32_t g_frozen_count = 0;  // judged frozen in this dump (preload/scheduler.h
 // the stop timeout, claims the silent ones as `via=timeout`. Members whose
 // thread vanished are omitted.
 //
+// Outside stw and the torn mode, a member that has claimed itself counts as
+// stopped too: from its claim on it runs only our code (the handler blocks
+// every signal; a barrier captures and then waits for the release), and its
+// registers are those of the cut. On a loaded machine a thread preempted
+// inside its handler would otherwise hold the stop open until it gets a CPU
+// again (its verdict cannot help: the handler has the stop signal blocked).
+// The sweep waits for its capture, as for a frozen thread's.
+//
 // While frozen verdicts are pending, for at most kStopSpinNs, the dumper
 // spins instead of sleeping: a timed futex wait of a few microseconds lasts
 // tens of them on a virtual machine (the wake-up, not the timeout), and the
@@ -234,6 +242,7 @@ void wait_for_signalled(uint32_t count, uint32_t gen, uint64_t start_ns) {
     uint32_t seen = g_arrivals.load(std::memory_order_seq_cst);
     auto settled = [&](Record* r) {
       return !before(r->done.load(std::memory_order_seq_cst), gen) ||
+             (verdicts && r->claimed.load(std::memory_order_seq_cst) == gen) ||
              r->frozen_gen.load(std::memory_order_relaxed) == gen || abandoned(r, gen);
     };
     while (pending_from < count && settled(record_at(g_signalled[pending_from])))
@@ -303,6 +312,7 @@ void stop1_walk_and_signal(uint32_t gen) {
   pid_t pid = raw_getpid();
   bool torn = torn_mode();  // blocked threads are signalled too, none is tgkill'ed here
   int stop_signal = g_stop_signal.load(std::memory_order_relaxed);
+  bool concurrent = g_config.concurrent && !torn;  // stw stays the baseline
   // The hot loop keeps its counters in registers (a global counter would be
   // reloaded after every atomic load); everything else is for the few
   // threads that run or start.
@@ -327,6 +337,15 @@ void stop1_walk_and_signal(uint32_t gen) {
     }
     if (k == kStarting) {
       if (claim(r, gen)) { capture_start(r, gen); note_done_by_dumper(r, gen); }
+      return;
+    }
+    if (concurrent && r->claimed.load(std::memory_order_seq_cst) == gen) {
+      // It left its call (or started) during this stop and claimed itself
+      // in its barrier: from the claim on it runs only our code until the
+      // release, so it is stopped already, and a signal would only
+      // interrupt that wait. The sweep waits for its capture. Where the
+      // walk is slow (a loaded machine) these were most of the threads it
+      // signalled: every thread that woke after g_active was published.
       return;
     }
     if (TS_UNLIKELY(r->skip_signal.load(std::memory_order_relaxed)) && claim(r, gen)) {
@@ -628,7 +647,7 @@ void take_dump(uint32_t record_token) {
   g_keep_frames.store(g_config.concurrent && !changed && g_config.test_reuse != kReuseOff,
                       std::memory_order_relaxed);
 
-  bool slice = stop_slice_begin();
+  uint64_t slice = stop_slice_begin();
   DumpTimes t = {};
   t.record_token = record_token;
   t.time_ns = now_ns(CLOCK_REALTIME);
