@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include <atomic>
+
 #include "base/raw.h"
 #include "preload/adopt.h"
 #include "preload/config.h"
@@ -27,7 +29,8 @@ uint64_t thread_cpu_ns(pid_t tid) {
 }
 
 constexpr uint64_t kSchedFlagResetOnFork = 0x01;  // <linux/sched.h>
-constexpr uint64_t kStopSliceNs = 100000;
+constexpr uint64_t kStopSliceMaxNs = 1000000;
+constexpr uint64_t kMinSliceNs = 100000;  // the kernel's lower bound
 struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
   uint32_t size, policy;
   uint64_t flags;
@@ -37,16 +40,36 @@ struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
 };
 static_assert(sizeof(SchedAttr) == 48);
 
-// From slice `from` (0: any) to `to` (0: the kernel's default).
-bool set_slice(uint64_t from, uint64_t to) {
-  SchedAttr a = {};
-  if (raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(&a), sizeof(a), 0) != 0) return false;
-  if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH) return false;
-  if (from && a.runtime != from) return false;  // changed meanwhile: leave it
+bool fair(const SchedAttr& a) { return a.policy == SCHED_OTHER || a.policy == SCHED_BATCH; }
+
+// The slice for stop 1: 1 ms, or less where the dumper's slice (the
+// kernel's default, or what its creator had) is shorter. 0: none (a
+// policy other than a fair one, or a kernel that reports no slice).
+uint64_t stop_slice(const SchedAttr& a) {
+  if (!fair(a) || a.runtime < kMinSliceNs) return 0;
+  return a.runtime < kStopSliceMaxNs ? a.runtime : kStopSliceMaxNs;
+}
+
+bool get_attr(SchedAttr* a) {
+  *a = {};
+  return raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(a), sizeof(*a), 0) == 0;
+}
+
+// From slice `from` to `to` (0: the kernel's default).
+bool set_slice(SchedAttr a, uint64_t from, uint64_t to) {
+  if (a.runtime != from) return false;  // changed meanwhile: leave it
   a.size = sizeof(a);
   a.flags &= kSchedFlagResetOnFork;
   a.runtime = to;
   return raw_syscall(SYS_sched_setattr, 0, reinterpret_cast<long>(&a), 0) == 0;
+}
+
+// A real sleep, long enough that the timer has not fired before the thread
+// is off its CPU (1 us did not sleep at all here).
+void sleep_briefly() {
+  static std::atomic<uint32_t> never{0};
+  timespec ts = {0, 50000};
+  futex_wait(&never, 0, &ts);
 }
 
 }  // namespace
@@ -71,12 +94,21 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop) {
   return !blocks && thread_cpu_ns(tid) == clk;
 }
 
-bool stop_slice_begin() {
-  return g_config.concurrent && !seccomp_seen() && set_slice(0, kStopSliceNs);
+uint64_t stop_slice_begin() {
+  if (!g_config.concurrent) return 0;
+  uint64_t slice = 0;
+  SchedAttr a;
+  if (!seccomp_seen() && get_attr(&a)) {
+    uint64_t want = stop_slice(a);
+    if (want && want != a.runtime && set_slice(a, a.runtime, want)) slice = want;
+  }
+  sleep_briefly();
+  return slice;
 }
 
-void stop_slice_end(bool began) {
-  if (began) set_slice(kStopSliceNs, 0);
+void stop_slice_end(uint64_t slice) {
+  SchedAttr a;
+  if (slice && get_attr(&a) && fair(a)) set_slice(a, slice, 0);
 }
 
 }  // namespace threadsnap::detail

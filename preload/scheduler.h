@@ -1,6 +1,6 @@
 // threadsnap: what stop 1 needs from the scheduler (issue 13): frozen
 // verdicts, which let stop 1 end without waiting for a signalled thread to
-// get a CPU, and the dumper's short slice, which keeps the scheduler from
+// get a CPU, and the dumper's slice and turn, which keep the scheduler from
 // cutting stop 1 into pieces. Used by the coordinator only.
 #pragma once
 
@@ -44,23 +44,39 @@ void frozen_verdicts_begin(uint32_t count);
 // the program's).
 bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop);
 
-// The dumper's slice while it stops the world: EEVDF's custom slice
-// (sched_attr.sched_runtime of a fair policy, Linux 6.12 and later, open to
-// any user). With the shortest one (0.1 ms) its deadline comes first, so the
-// wake-ups its own tgkills and the program's cause do not preempt it, and
-// stop 1 (the walk, a tgkill per running thread, clock reads) is not cut
-// into pieces by the scheduler; its share of the CPU stays that of its
-// nice. At the release it goes back to the kernel's default slice (the
-// dumper is our thread: a custom slice it inherited from the program thread
-// that started it was never meant for it). Policy, nice and the
-// reset-on-fork flag stay (a renice landing between our read and write is
-// undone: a window of microseconds); a real-time, deadline or idle policy is
-// left alone; kernels 6.6-6.11 ignore the field, older ones refuse the call.
-// Not in stw (the unchanged baseline), and not where a seccomp filter may be
-// installed: sched_setattr is in systemd's @resources set, which filters
-// commonly kill on. Dumper, outside the stop. begin: whether it was set
-// (pass that to end).
-bool stop_slice_begin();
-void stop_slice_end(bool began);
+// How the dumper enters stop 1 (issue 13): on a fresh turn on its CPU, with
+// a slice that covers the stop. Under EEVDF a running thread is protected
+// from preemption only for its slice (RUN_TO_PARITY: the shorter of its own
+// and the shortest queued), and once past it, a thread that has used more
+// than its share is preempted at the next wake-up and waits until the
+// others have caught up: with N runnable threads per CPU, N times what it
+// overran. The dumper arrives at stop 1 having just worked (the module list,
+// the thread count), so on a saturated machine (bench `busy`: hundreds of
+// runnable threads per CPU) that wait fell inside the stop, 10-250 ms of it,
+// while every thread that woke or was signalled waited for the release.
+// So, outside stw (the unchanged baseline):
+// - the dumper takes a custom slice (sched_attr.sched_runtime of a fair
+//   policy, Linux 6.12 and later, open to any user) of 1 ms, or its own
+//   slice if that is shorter: long enough for stop 1 (0.1-0.7 ms of CPU in
+//   `busy`, where it signals and judges tens of threads), shorter than the
+//   kernel's default (0.7 ms times 1 + log2 of the CPUs, up to 8), so that a
+//   program thread's wake-up cannot cut in as a shorter slice may
+//   (PREEMPT_SHORT);
+// - then it sleeps 50 us (a futex wait on a word of its own): any wait for
+//   the CPU falls here, before anything is stopped, and it comes back on a
+//   fresh turn, protected for its slice.
+// At the release it goes back to the kernel's default slice (the dumper is
+// our thread: a custom slice it inherited from the program thread that
+// started it was never meant for it). Policy, nice and the reset-on-fork
+// flag stay (a renice landing between our read and write is undone: a
+// window of microseconds); a real-time, deadline or idle policy is left
+// alone; kernels 6.6-6.11 ignore the field, older ones (CFS) refuse the
+// call, and the sleep alone still starts the stop on a fresh turn (CFS's
+// wake-up credit). No sched_setattr where a seccomp filter may be installed:
+// it is in systemd's @resources set, which filters commonly kill on.
+// Dumper, outside the stop. begin returns the slice it set (0: none): pass
+// it to end.
+uint64_t stop_slice_begin();
+void stop_slice_end(uint64_t slice);
 
 }  // namespace threadsnap::detail
