@@ -557,6 +557,7 @@ void barrier_slow(Record* r) {
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
+    int outer = t_in_barrier;  // 1 when a handler interrupted thread_started
     t_in_barrier = 1;
     switch (try_claim(r, gen)) {
       case Claim::kOurs:
@@ -568,14 +569,21 @@ void barrier_slow(Record* r) {
         note_done(r, gen);
         t_own_claim = 0;
         break;
-      case Claim::kTaken: wait_done(r, gen); break;
+      // Someone else's claim (the sweep copying this stack): wait for it.
+      // Not our own, which a program's handler that made a wrapped call
+      // interrupted (thread_started's claim, whose window has no open
+      // scope): only this thread can finish that one, after the handler
+      // returns.
+      case Claim::kTaken:
+        if (t_own_claim != gen) wait_done(r, gen);
+        break;
       // Only this thread claims itself, and it does not come here while its
       // earlier claim is open (a jump out of it finishes it first,
       // leave_own_claim): nothing to wait for in any case.
       case Claim::kUnfinished: break;
     }
-    t_in_barrier = 0;
-    wait_release(gen);
+    t_in_barrier = outer;
+    if (t_own_claim != gen) wait_release(gen);  // see settle_on_entry
   }
   errno = saved;
 }
@@ -584,7 +592,10 @@ void settle_on_entry(Record* r) {
   if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
-  if (is_member(r, gen) && before(g_release.load(std::memory_order_seq_cst), gen))
+  // Not inside our own open claim (a program's handler that interrupted
+  // thread_started): the release may wait for that claim (stw).
+  if (is_member(r, gen) && t_own_claim != gen &&
+      before(g_release.load(std::memory_order_seq_cst), gen))
     wait_release(gen);
   errno = saved;
 }
@@ -613,8 +624,10 @@ void thread_started(Record* r) {
   t_in_barrier = 1;
   switch (try_claim(r, gen)) {
     case Claim::kOurs:
+      t_own_claim = gen;  // a nested barrier must not wait for it
       capture_start(r, gen);
       note_done(r, gen);
+      t_own_claim = 0;
       break;
     case Claim::kTaken: wait_done(r, gen); break;
     case Claim::kUnfinished: break;  // a new record has no earlier claim
