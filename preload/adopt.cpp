@@ -127,22 +127,33 @@ void keep_status_fds() {
   g_keep_status_fds = true;
 }
 
+namespace {
+// A hex signal mask's line ("SigBlk:\t...") in buf: whether it has sig.
+bool mask_has(const char* buf, const char* key, int sig) {
+  const char* p = strstr(buf, key);
+  if (!p) return false;
+  uint64_t mask = 0;
+  for (p += strlen(key); (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
+    mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+  return (mask >> (sig - 1)) & 1;
+}
+}  // namespace
+
 // /proc/self/task/TID/status of one of our threads: whether it blocks our
-// stop signal (SigBlk) and whether it is a zombie (State Z: ended, its
-// process lives on). False if the file cannot be read (no /proc, gone).
-// No allocation, no lock.
-bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie) {
+// stop signal (SigBlk), whether that signal is pending for it (SigPnd or
+// ShdPnd) and whether it is a zombie (State Z: ended, its process lives
+// on). False if the file cannot be read (no /proc, gone). No allocation, no
+// lock.
+bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie, bool* stop_pending) {
   *blocks_stop = false;
   *zombie = false;
+  if (stop_pending) *stop_pending = false;
   char buf[2048];
   if (read_status_file(tid, buf, sizeof(buf)) <= 0) return false;
   if (const char* p = strstr(buf, "State:\t")) *zombie = p[7] == 'Z';
-  if (const char* p = strstr(buf, "SigBlk:\t")) {
-    uint64_t mask = 0;
-    for (p += 8; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); ++p)
-      mask = mask * 16 + static_cast<uint64_t>(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-    *blocks_stop = (mask >> (g_stop_signal - 1)) & 1;
-  }
+  int sig = g_stop_signal;
+  *blocks_stop = mask_has(buf, "SigBlk:\t", sig);
+  if (stop_pending) *stop_pending = mask_has(buf, "SigPnd:\t", sig) || mask_has(buf, "ShdPnd:\t", sig);
   return true;
 }
 

@@ -19,10 +19,11 @@ uint32_t list_tasks(pid_t* tids, uint32_t max);
 long kernel_thread_count();
 
 // /proc/self/task/TID/status of one of our threads: whether it blocks our
-// stop signal (SigBlk) and whether it is a zombie. False if it cannot be
-// read (no /proc, gone). Dumper (stop 1's frozen verdicts among its
-// callers): no allocation, no lock.
-bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie);
+// stop signal (SigBlk), whether that signal is pending for it (SigPnd or
+// ShdPnd; only where stop_pending is given) and whether it is a zombie.
+// False if it cannot be read (no /proc, gone). Dumper (stop 1's frozen
+// verdicts among its callers): no allocation, no lock.
+bool read_task_status(pid_t tid, bool* blocks_stop, bool* zombie, bool* stop_pending = nullptr);
 
 // The dumper thread now has a file table of its own (preload/entry.cpp):
 // read_task_status may keep the status files of the last few threads it

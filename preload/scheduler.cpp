@@ -87,9 +87,16 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop) {
     return false;
   }
   if (now - g_sig_since[i] < kFrozenWindowNs) return false;
-  bool blocks = true, zombie = false;
-  if (!g_config.test_frozen_no_sigblk && !read_task_status(tid, &blocks, &zombie)) return false;
+  bool blocks = true, zombie = false, pending = true;
+  if (!g_config.test_frozen_no_sigblk && !read_task_status(tid, &blocks, &zombie, &pending))
+    return false;
   if (g_config.test_frozen_no_sigblk) blocks = false;
+  // Blocked but no longer pending: delivered since we sent it, so it is in
+  // our handler, which blocks every signal until it has claimed the thread
+  // (from the registers of the cut) and runs only our code: stopped,
+  // though not there yet (preempted before its claim, a busy machine's
+  // case). A program that blocks the signal keeps it pending.
+  if (blocks && !pending) return true;
   *blocks_stop = blocks;
   return !blocks && thread_cpu_ns(tid) == clk;
 }

@@ -19,7 +19,9 @@ namespace threadsnap::detail {
 // while it runs): no advance over kFrozenWindowNs, begun after its signal
 // was sent. A thread that blocks the stop signal is not frozen by it, so
 // the verdict also needs its SigBlk, read while the clock stays still (a
-// thread that did not run cannot have changed its mask). A frozen thread
+// thread that did not run cannot have changed its mask). A thread that has
+// the signal blocked but no longer pending was delivered it: it is in our
+// handler, before its claim, and as good as stopped. A frozen thread
 // captures itself in the handler when it next runs; the dump waits for that
 // as it waits for the sweep (bounded by the stop timeout).
 // The window need not be long: a thread that runs at all after the first

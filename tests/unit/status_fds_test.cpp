@@ -86,5 +86,66 @@ TEST(StatusFds, AKeptFdShowsTheMaskNowAndAGoneThreadReadsAsGone) {
   g_stop_signal = saved;
 }
 
+// The frozen verdict's other reading (preload/scheduler.h): a thread that
+// blocks the stop signal with it pending was not delivered it (a program
+// that masks it), one that blocks it with nothing pending was (it runs a
+// handler that masks every signal, as ours does, before its claim).
+std::atomic<int> g_in_handler{0}, g_handled{0};
+std::atomic<bool> g_leave_handler{false};
+void hold_in_handler(int) {
+  g_in_handler = 1;
+  while (!g_leave_handler.load()) {
+    timespec ts = {0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+  g_in_handler = 0;
+  g_handled.fetch_add(1);
+}
+
+TEST(StatusFds, PendingTellsABlockedSignalFromOneDeliveredToAHandler) {
+  int saved = g_stop_signal.load();
+  g_stop_signal = SIGRTMIN + 6;
+  int sig = g_stop_signal.load();
+  struct sigaction sa = {}, old = {};
+  sa.sa_handler = hold_in_handler;
+  sigfillset(&sa.sa_mask);  // as the stop handler's
+  ASSERT_EQ(sigaction(sig, &sa, &old), 0);
+  Masker m;
+  m.sig = sig;
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, nullptr, Masker::main, &m), 0);
+  while (!m.tid.load()) usleep(100);
+  bool blocks = true, zombie = true, pending = true;
+  ASSERT_TRUE(read_task_status(m.tid, &blocks, &zombie, &pending));
+  EXPECT_FALSE(blocks);
+  EXPECT_FALSE(pending);
+
+  // Delivered: the thread sits in the handler, every signal blocked.
+  ASSERT_EQ(syscall(SYS_tgkill, getpid(), m.tid.load(), sig), 0);
+  while (!g_in_handler.load()) usleep(100);
+  ASSERT_TRUE(read_task_status(m.tid, &blocks, &zombie, &pending));
+  EXPECT_TRUE(blocks) << "the handler's mask";
+  EXPECT_FALSE(pending) << "delivered: no longer pending";
+  g_leave_handler = true;
+  while (g_handled.load() < 1) usleep(100);
+
+  // Blocked by the program: the signal stays pending.
+  m.step(1, 1);
+  ASSERT_EQ(syscall(SYS_tgkill, getpid(), m.tid.load(), sig), 0);
+  ASSERT_TRUE(read_task_status(m.tid, &blocks, &zombie, &pending));
+  EXPECT_TRUE(blocks);
+  EXPECT_TRUE(pending) << "a masked signal stays pending";
+  m.step(2, 2);  // unblocks it: delivered now
+  while (g_handled.load() < 2) usleep(100);
+  ASSERT_TRUE(read_task_status(m.tid, &blocks, &zombie, &pending));
+  EXPECT_FALSE(blocks);
+  EXPECT_FALSE(pending);
+
+  m.ask = 3;
+  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  sigaction(sig, &old, nullptr);
+  g_stop_signal = saved;
+}
+
 }  // namespace
 }  // namespace threadsnap::detail
