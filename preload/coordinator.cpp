@@ -557,7 +557,6 @@ void barrier_slow(Record* r) {
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
-    int outer = t_in_barrier;  // 1 when a handler interrupted thread_started
     t_in_barrier = 1;
     switch (try_claim(r, gen)) {
       case Claim::kOurs:
@@ -569,21 +568,14 @@ void barrier_slow(Record* r) {
         note_done(r, gen);
         t_own_claim = 0;
         break;
-      // Someone else's claim (the sweep copying this stack): wait for it.
-      // Not our own, which a program's handler that made a wrapped call
-      // interrupted (thread_started's claim, whose window has no open
-      // scope): only this thread can finish that one, after the handler
-      // returns.
-      case Claim::kTaken:
-        if (t_own_claim != gen) wait_done(r, gen);
-        break;
+      case Claim::kTaken: wait_done(r, gen); break;
       // Only this thread claims itself, and it does not come here while its
       // earlier claim is open (a jump out of it finishes it first,
       // leave_own_claim): nothing to wait for in any case.
       case Claim::kUnfinished: break;
     }
-    t_in_barrier = outer;
-    if (t_own_claim != gen) wait_release(gen);  // see settle_on_entry
+    t_in_barrier = 0;
+    wait_release(gen);
   }
   errno = saved;
 }
@@ -592,10 +584,7 @@ void settle_on_entry(Record* r) {
   if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
-  // Not inside our own open claim (a program's handler that interrupted
-  // thread_started): the release may wait for that claim (stw).
-  if (is_member(r, gen) && t_own_claim != gen &&
-      before(g_release.load(std::memory_order_seq_cst), gen))
+  if (is_member(r, gen) && before(g_release.load(std::memory_order_seq_cst), gen))
     wait_release(gen);
   errno = saved;
 }
@@ -621,18 +610,24 @@ void thread_started(Record* r) {
   if (!g_active.load(std::memory_order_seq_cst) || torn_mode()) return;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (!is_member(r, gen)) return;
-  t_in_barrier = 1;
+  // The claim with every signal blocked (SIGKILL and SIGSTOP aside): no
+  // wrapped call is open here, so a program's handler that ran between the
+  // claim and done and made a wrapped call would wait in its barrier for
+  // this very claim, which only this thread can finish, and would run the
+  // program during the stop. Two system calls, only for a thread that
+  // starts while a dump is active.
+  uint64_t all = ~0ull, old = 0;
+  raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&all),
+              reinterpret_cast<long>(&old), sizeof(all));
   switch (try_claim(r, gen)) {
     case Claim::kOurs:
-      t_own_claim = gen;  // a nested barrier must not wait for it
       capture_start(r, gen);
       note_done(r, gen);
-      t_own_claim = 0;
       break;
     case Claim::kTaken: wait_done(r, gen); break;
     case Claim::kUnfinished: break;  // a new record has no earlier claim
   }
-  t_in_barrier = 0;
+  raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old), 0, sizeof(old));
   wait_release(gen);
 }
 
