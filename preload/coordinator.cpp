@@ -362,11 +362,14 @@ void stop1_walk_and_signal(uint32_t gen) {
       return;
     }
     g_signalled[signalled++] = i;
-    if (!torn && raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal) == -ESRCH &&
-        claim(r, gen)) {
-      // Gone already (a foreign thread that exited): not in this dump.
+    long sent = torn ? 0 : raw_tgkill(pid, r->tid.load(std::memory_order_relaxed), stop_signal);
+    if (sent != 0 && claim(r, gen)) {
+      // Gone already (a foreign thread that exited): not in this dump. Or
+      // the signal was not queued (a real-time stop signal past
+      // RLIMIT_SIGPENDING): it cannot answer, and a frozen verdict on it
+      // would be wrong.
       capture_header(r, slot_at(i), gen, kViaTimeout, kRunning, 0);
-      r->omit = true;
+      if (sent == -ESRCH) r->omit = true;
       note_done_by_dumper(r, gen);
     }
   };
@@ -561,6 +564,18 @@ void barrier_slow(Record* r) {
     switch (try_claim(r, gen)) {
       case Claim::kOurs:
         t_own_claim = gen;
+        if (TS_UNLIKELY(r->frozen_gen.load(std::memory_order_relaxed) == gen)) {
+          // Judged frozen at stop 1, yet here with its claim free: its stop
+          // signal never reached our handler, which it would have run
+          // before any code of the program (the program took the signal
+          // with a raw sigtimedwait or signalfd, or a tracer dropped it).
+          // It ran on after the cut, so the call it leaves is not its state
+          // there: listed as a thread that could not answer.
+          capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+          note_done(r, gen);
+          t_own_claim = 0;
+          break;
+        }
         // Tests only: a claim that takes longer than the dump may wait for
         // it (as when a program's handler runs or stops right here).
         if (TS_UNLIKELY(g_config.test_claim_stall_ms)) stall_ms(g_config.test_claim_stall_ms);

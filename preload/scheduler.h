@@ -69,7 +69,8 @@ bool judged_frozen(uint32_t i, pid_t tid, uint64_t now, bool* blocks_stop);
 //   fresh turn, protected for its slice.
 // At the release it goes back to the kernel's default slice (the dumper is
 // our thread: a custom slice it inherited from the program thread that
-// started it was never meant for it). Policy, nice and the reset-on-fork
+// started it was never meant for it); a slice of 1 ms or less that it had
+// before is left as it is (the kernel does not say whether it was custom). Policy, nice and the reset-on-fork
 // flag stay (a renice landing between our read and write is undone: a
 // window of microseconds); a real-time, deadline or idle policy is left
 // alone; kernels 6.6-6.11 ignore the field, older ones (CFS) refuse the

@@ -361,6 +361,36 @@ TEST(RelHandler, ProgramHandlerInstalledBeforeStart) { CheckProgramOwnsTrigger("
 
 // ---- threads that never answer the stop signal ---------------------------------------
 
+// A thread that takes the stop signal itself (rel_sigtake: a raw
+// rt_sigprocmask and rt_sigtimedwait, which no wrapper sees) reads in /proc
+// as blocked with nothing pending, as a thread that was delivered the signal
+// and sits in our handler does, so stop 1 may end without it; but it never
+// ran the handler, and the wrapped nanosleep it makes next began after the
+// cut. With the sweep held open (a test knob) it leaves that call during
+// the dump: it must be listed via=timeout, never as a capture of that call.
+TEST(RelBlockSig, AThreadThatTakesTheStopSignalIsATimeoutNotItsLaterCall) {
+  Process p;
+  START(p, (RunOptions{"rel_sigtake", {},
+                       {{"THREADSNAP_STOP_TIMEOUT_MS", "1000"},
+                        {"THREADSNAP_TEST_SWEEP_DELAY_MS", "200"}}}));
+  WAIT_READY(p, seconds(10));
+  pid_t taker = TidsNamed(p, "taker").at(0);
+  for (int i = 0; i < 3; i++) {
+    Dump d;
+    std::string err;
+    ASSERT_TRUE(p.TriggerDump(&d, &err, seconds(20))) << err;
+    const ThreadRecord* r = d.FindTid(taker);
+    ASSERT_TRUE(r) << "taker missing from " << d.path;
+    EXPECT_EQ(r->via, "timeout") << "a call entered after the cut: " << r->line;
+  }
+  auto taken = Numbers(Ask(p, "taken", "taken "));
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_GE(taken[0], 1) << "the taker took no stop signal: the case was not made";
+  p.CloseStdin();
+  int st = 0;
+  EXPECT_TRUE(p.WaitExit(seconds(10), &st)) << p.DescribeHang();
+}
+
 // With THREADSNAP_STOP_TIMEOUT_MS=200, a thread that blocks only the stop
 // signal and one that spins with every signal blocked: each dump completes
 // within the stop timeout (stop 1 under 1.2 s, the file within seconds) and
