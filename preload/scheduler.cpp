@@ -55,9 +55,8 @@ bool get_attr(SchedAttr* a) {
   return raw_syscall(SYS_sched_getattr, 0, reinterpret_cast<long>(a), sizeof(*a), 0) == 0;
 }
 
-// From slice `from` to `to` (0: the kernel's default).
-bool set_slice(SchedAttr a, uint64_t from, uint64_t to) {
-  if (a.runtime != from) return false;  // changed meanwhile: leave it
+// The slice `to` (0: the kernel's default), all else as `a` has it.
+bool set_slice(SchedAttr a, uint64_t to) {
   a.size = sizeof(a);
   a.flags &= kSchedFlagResetOnFork;
   a.runtime = to;
@@ -107,7 +106,7 @@ uint64_t stop_slice_begin() {
   SchedAttr a;
   if (!seccomp_seen() && get_attr(&a)) {
     uint64_t want = stop_slice(a);
-    if (want && want != a.runtime && set_slice(a, a.runtime, want)) slice = want;
+    if (want && want != a.runtime && set_slice(a, want)) slice = want;
   }
   sleep_briefly();
   return slice;
@@ -115,7 +114,8 @@ uint64_t stop_slice_begin() {
 
 void stop_slice_end(uint64_t slice) {
   SchedAttr a;
-  if (slice && get_attr(&a) && fair(a)) set_slice(a, slice, 0);
+  // Not where the slice changed meanwhile (someone else set it): left.
+  if (slice && get_attr(&a) && fair(a) && a.runtime == slice) set_slice(a, 0);
 }
 
 }  // namespace threadsnap::detail
