@@ -56,11 +56,11 @@ constexpr auto& g_lock_owner_scratch = g_local.lock_owner;  // ...and their owne
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
-// Set while this thread is in barrier_slow/thread_started (from before its
-// claim). Our stop signal may land right then (the walk saw the thread
-// running): the handler must not wait for the end of the stop, since the
-// capture it interrupted may be what the stop waits for; the barrier itself
-// waits for the end of the stop afterwards.
+// Set while this thread is in barrier_slow (from before its claim). Our
+// stop signal may land right then (the walk saw the thread running): the
+// handler must not wait for the end of the stop, since the capture it
+// interrupted may be what the stop waits for; the barrier itself waits for
+// the end of the stop afterwards.
 constinit thread_local int t_in_barrier TS_TLS = 0;
 
 // The generation this thread has claimed itself for and not yet finished
@@ -619,6 +619,12 @@ void leave_own_claim(Record* r) {
   }
   t_own_claim = 0;
   t_in_barrier = 0;
+}
+
+void coordinator_after_fork_child() {
+  // With this set, the child's handler would capture this thread at its
+  // first dump and then let it run on through that stop.
+  if (t_in_barrier) t_in_barrier = 0;
 }
 
 void thread_started(Record* r) {

@@ -43,6 +43,13 @@ void settle_on_entry(Record* r);
 // thread again until it is. Any context, as barrier_slow.
 void leave_own_claim(Record* r);
 
+// In a fork child, for the thread that forked: it may have forked from a
+// program's handler that interrupted its barrier and may never return
+// there (a server that starts a worker from its SIGCHLD handler), so the
+// barrier's mark must not outlive the fork; if the handler does return,
+// the barrier clears it on its way out as always. Fork child, one thread.
+void coordinator_after_fork_child();
+
 // A new thread's first act in its trampoline. Ordinary context (it may wait
 // for the end of a stop on our own futex words).
 void thread_started(Record* r);

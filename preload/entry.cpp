@@ -493,6 +493,7 @@ void atfork_child() {
   // when this process creates a thread or is asked for a dump). A dump the
   // parent had in progress does not exist here.
   registry_after_fork_child();
+  coordinator_after_fork_child();
   set_in_child(g_live_threads, t_self ? 1 : 0);
 }
 
