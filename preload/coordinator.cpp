@@ -57,10 +57,10 @@ uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
 // Set while this thread is in barrier_slow (from before its claim). Our
-// stop signal may land right then (the walk saw the thread running): the
-// handler must not wait for the end of the stop, since the capture it
-// interrupted may be what the stop waits for; the barrier itself waits for
-// the end of the stop afterwards.
+// stop signal may land right then (the walk saw the thread running): unless
+// the handler took the claim itself, it must not wait for the end of the
+// stop, since the capture it interrupted may be what the stop waits for;
+// the barrier itself waits for the end of the stop afterwards.
 constinit thread_local int t_in_barrier TS_TLS = 0;
 
 // The generation this thread has claimed itself for and not yet finished
@@ -546,11 +546,19 @@ void stop_signal_handler(int, siginfo_t* si, void* ucv) {
     if (r && is_member(r, gen)) {
       // kUnfinished: this thread's own earlier claim, which the handler
       // interrupted (t_in_barrier is set then): left to finish.
-      if (claim(r, gen)) {
+      bool captured = claim(r, gen);
+      if (captured) {
         capture_from_signal(r, static_cast<const ucontext_t*>(ucv), gen);
         note_done(r, gen);
       }
-      if (!torn_mode() && !t_in_barrier) wait_release(gen);
+      // In a barrier whose claim is open (ours or the dumper's), the stop
+      // may wait for that claim, which only the code this handler
+      // interrupted finishes: no wait here, the barrier waits afterwards.
+      // A claim this handler took and finished leaves nothing open: it
+      // waits, also where it interrupted a program's handler that had
+      // interrupted the barrier before its claim (that handler would
+      // otherwise run on through the stop).
+      if (!torn_mode() && (!t_in_barrier || captured)) wait_release(gen);
     }
   }
   errno = saved;
