@@ -399,6 +399,14 @@ void stop1_walk_and_signal(uint32_t gen) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(&g_members[members]), index);
     members += 4;
     int locks = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(w, lock_bit), lock_bit)));
+    if (locks == 0xf) {
+      // Four lock waiters (threads queued on one lock come in runs).
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(&g_lock_waiters[lock_waiters]), index);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(&g_lock_waiter_calls[lock_waiters]),
+                       _mm_srli_epi32(w, 8));
+      lock_waiters += 4;
+      continue;
+    }
     while (locks) {
       uint32_t j = static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(locks)));
       locks &= locks - 1;
