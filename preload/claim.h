@@ -64,18 +64,6 @@ inline void finish_claim(Record* r, uint32_t gen) {
   if (r->done_waiters.load(std::memory_order_seq_cst)) futex_wake_all(&r->done);
 }
 
-// Waits until r's claim of gen is satisfied (a thread whose own claim the
-// dumper holds while it copies the thread's stack: a stack copy long).
-inline void wait_done(Record* r, uint32_t gen) {
-  r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
-  for (;;) {
-    uint32_t d = r->done.load(std::memory_order_seq_cst);
-    if (!before(d, gen)) break;
-    futex_wait(&r->done, d);
-  }
-  r->done_waiters.fetch_sub(1, std::memory_order_seq_cst);
-}
-
 // Dump gen gives r up: it lists the thread from its record and neither
 // reads nor writes its slot. Written by the dumper only.
 inline void abandon(Record* r, uint32_t gen) {
@@ -83,6 +71,33 @@ inline void abandon(Record* r, uint32_t gen) {
 }
 inline bool abandoned(const Record* r, uint32_t gen) {
   return r->abandoned_gen.load(std::memory_order_seq_cst) == gen;
+}
+
+// How often wait_done looks whether the claim it waits for was given up.
+inline constexpr long kGivenUpPollNs = 20000000;
+
+// Waits until r's claim of gen is satisfied (a thread whose own claim the
+// dumper holds while it copies the thread's stack: a stack copy long).
+// Returns false if a dump gave that claim up instead (abandon, at gen or at
+// a later dump that found it still open): its claimer may never finish it
+// (a claim whose claimer a program's handler jumped out of before it could
+// mark it as its own). Given-up claims are seen within kGivenUpPollNs: no
+// wake-up comes for them, the word waited on does not change.
+inline bool wait_done(Record* r, uint32_t gen) {
+  bool satisfied = true;
+  r->done_waiters.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t d = r->done.load(std::memory_order_seq_cst);
+    if (!before(d, gen)) break;
+    if (!before(r->abandoned_gen.load(std::memory_order_seq_cst), gen)) {
+      satisfied = false;
+      break;
+    }
+    timespec poll = {0, kGivenUpPollNs};
+    futex_wait(&r->done, d, &poll);
+  }
+  r->done_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  return satisfied;
 }
 
 }  // namespace threadsnap::detail

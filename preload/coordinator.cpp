@@ -600,7 +600,19 @@ void barrier_slow(Record* r) {
         note_done(r, gen);
         t_own_claim = 0;
         break;
-      case Claim::kTaken: wait_done(r, gen); break;
+      case Claim::kTaken:
+        if (!wait_done(r, gen)) {
+          // Given up by the dump, yet nobody of ours is left to finish it:
+          // this thread's own claim, which a program's handler jumped out
+          // of between the claim and its marking as ours (t_own_claim), so
+          // leave_own_claim could not finish it. The dumper finishes its
+          // own claims before its dump ends, and never gives them up.
+          // Finished here as leave_own_claim would have, or every later
+          // dump would list this thread from its record.
+          capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+          note_done(r, gen);
+        }
+        break;
       // Only this thread claims itself, and it does not come here while its
       // earlier claim is open (a jump out of it finishes it first,
       // leave_own_claim): nothing to wait for in any case.

@@ -135,6 +135,13 @@ Record* registry_add(Kind initial, bool foreign) {
   r->index = index;
   r->foreign = foreign;
   r->born_gen = g_gen.load(std::memory_order_acquire);
+  // Its claim words as of its birth: absent, not given up, not frozen for
+  // every later dump, across the wrap of the 32-bit counter (from 0 they
+  // would read as later than every generation past 2^31).
+  r->claimed.store(r->born_gen, std::memory_order_relaxed);
+  r->done.store(r->born_gen, std::memory_order_relaxed);
+  r->abandoned_gen.store(r->born_gen, std::memory_order_relaxed);
+  r->frozen_gen.store(r->born_gen, std::memory_order_relaxed);
   if (index == g_hi_water.load(std::memory_order_relaxed))
     g_hi_water.store(index + 1, std::memory_order_release);
   if (foreign) {

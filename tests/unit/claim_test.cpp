@@ -108,7 +108,33 @@ TEST(Claim, WaitDoneReturnsOnlyOnceTheClaimIsSatisfied) {
   EXPECT_EQ(returned.load(), 1);
   EXPECT_EQ(r->done_waiters.load(), 0u);
   // Satisfied already: no wait at all.
-  wait_done(r, 3);
+  EXPECT_TRUE(wait_done(r, 3));
+}
+
+// A claim whose claimer never finishes it (a program's handler jumped out
+// between the claim and its marking as the thread's own): the waiter, the
+// thread itself leaving its next call, returns once a dump gives the claim
+// up, at that dump or at a later one that finds it still open, instead of
+// waiting for ever.
+TEST(Claim, WaitDoneReturnsFalseOnceTheClaimIsGivenUp) {
+  for (uint32_t given_up_at : {5u, 6u}) {
+    OwnRecord o;
+    ASSERT_NE(o.r, nullptr);
+    Record* r = o.r;
+    ASSERT_EQ(try_claim(r, 5), Claim::kOurs);
+    abandon(r, 4);  // an earlier dump's: not this claim
+    std::atomic<int> result{-1};
+    std::thread waiter([&] { result.store(wait_done(r, 5) ? 1 : 0); });
+    while (r->done_waiters.load() == 0) std::this_thread::yield();
+    EXPECT_EQ(result.load(), -1) << "wait_done returned before the claim was given up";
+    abandon(r, given_up_at);
+    waiter.join();
+    EXPECT_EQ(result.load(), 0) << "given up at " << given_up_at;
+    EXPECT_EQ(r->done_waiters.load(), 0u);
+    // Finished after all: satisfied.
+    finish_claim(r, 5);
+    EXPECT_TRUE(wait_done(r, 5));
+  }
 }
 
 // The generation counter wraps (take_dump skips 0): order holds across it.
