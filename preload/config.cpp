@@ -97,6 +97,7 @@ bool set_write_delay(const char* v) { return set_test_ms(v, &g_config.test_write
 bool set_torn(const char* v) { return set_test_switch(v, &g_config.test_torn); }
 bool set_named_temp(const char* v) { return set_test_switch(v, &g_config.test_named_temp); }
 bool set_claim_stall(const char* v) { return set_test_ms(v, &g_config.test_claim_stall_ms); }
+bool set_claim_unmarked(const char* v) { return set_test_switch(v, &g_config.test_claim_unmarked); }
 bool set_frozen_blind(const char* v) { return set_test_switch(v, &g_config.test_frozen_blind); }
 bool set_frozen_no_sigblk(const char* v) { return set_test_switch(v, &g_config.test_frozen_no_sigblk); }
 bool set_no_wipeonfork(const char* v) { return set_test_switch(v, &g_config.test_no_wipeonfork); }
@@ -131,6 +132,7 @@ const Option kOptions[] = {
     {"THREADSNAP_TEST_NAMED_TEMP", "0", set_named_temp},
     {"THREADSNAP_TEST_WRITE_DELAY_MS", "0", set_write_delay},
     {"THREADSNAP_TEST_CLAIM_STALL_MS", "0", set_claim_stall},
+    {"THREADSNAP_TEST_CLAIM_UNMARKED", "0", set_claim_unmarked},
     {"THREADSNAP_TEST_FROZEN_BLIND", "0", set_frozen_blind},
     {"THREADSNAP_TEST_FROZEN_NO_SIGBLK", "0", set_frozen_no_sigblk},
     {"THREADSNAP_TEST_NO_WIPEONFORK", "0", set_no_wipeonfork},
@@ -155,6 +157,7 @@ void set_defaults() {
   g_config.test_named_temp = false;
   g_config.test_write_delay_ms = 0;
   g_config.test_claim_stall_ms = 0;
+  g_config.test_claim_unmarked = false;
   g_config.test_frozen_blind = false;
   g_config.test_frozen_no_sigblk = false;
   g_config.test_no_wipeonfork = false;

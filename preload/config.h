@@ -26,6 +26,7 @@ struct Config {
   bool test_named_temp;      // THREADSNAP_TEST_NAMED_TEMP (tests only: no O_TMPFILE)
   int test_write_delay_ms;   // THREADSNAP_TEST_WRITE_DELAY_MS (tests only: pause before naming)
   int test_claim_stall_ms;   // THREADSNAP_TEST_CLAIM_STALL_MS (tests only: a self-claim stalls)
+  bool test_claim_unmarked;  // THREADSNAP_TEST_CLAIM_UNMARKED (tests only: ...before it is marked ours)
   bool test_frozen_blind;    // THREADSNAP_TEST_FROZEN_BLIND (tests only: every late thread "frozen")
   bool test_frozen_no_sigblk;  // THREADSNAP_TEST_FROZEN_NO_SIGBLK (tests only: verdicts skip SigBlk)
   bool test_unwind_check;    // THREADSNAP_TEST_UNWIND_CHECK (tests only: rules checked against libunwind)

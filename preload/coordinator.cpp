@@ -572,14 +572,55 @@ void stop_signal_handler(int, siginfo_t* si, void* ucv) {
   errno = saved;
 }
 
+namespace {
+
+// Whether this thread's own claim of gen is still open: a fork child whose
+// handler forked inside the barrier had its claim words settled
+// (registry_settle_fork), and a dump of the child may have claimed the
+// thread since. The resumed barrier then must not finish the claim.
+bool own_claim_open(const Record* r, uint32_t gen) {
+  return r->claimed.load(std::memory_order_seq_cst) == gen &&
+         before(r->done.load(std::memory_order_seq_cst), gen);
+}
+
+// This thread's claim that a dump gave up (abandon) and that nobody will
+// finish: a program's handler jumped out of the barrier between the
+// claim's CAS and its marking as ours (t_own_claim), so leave_own_claim
+// could not finish it. An open claim seen by its thread, outside its
+// capture, that a dump gave up is the thread's own: the dumper finishes
+// each of its claims at once and never gives one up, and the handler and
+// thread_started claim with every signal blocked. Finished as
+// leave_own_claim would have (a timeout header), else every later dump
+// would list the thread from its record. Returns whether there was one.
+bool finish_given_up_claim(Record* r) {
+  uint32_t c = r->claimed.load(std::memory_order_seq_cst);
+  if (!before(r->done.load(std::memory_order_seq_cst), c) ||
+      before(r->abandoned_gen.load(std::memory_order_seq_cst), c))
+    return false;
+  capture_header(r, slot_at(r->index), c, kViaTimeout, kRunning, 0);
+  note_done(r, c);
+  return true;
+}
+
+}  // namespace
+
 void barrier_slow(Record* r) {
   if (torn_mode()) return;
   int saved = errno;
   uint32_t gen = g_gen.load(std::memory_order_seq_cst);
   if (is_member(r, gen)) {
     t_in_barrier = 1;
-    switch (try_claim(r, gen)) {
+    Claim claim = try_claim(r, gen);
+    // An earlier dump's claim of its own, lost as above and given up: it
+    // would keep this thread out of every dump.
+    if (claim == Claim::kUnfinished && finish_given_up_claim(r)) claim = try_claim(r, gen);
+    switch (claim) {
       case Claim::kOurs:
+        // Tests only: the stall lands before the claim is marked ours, as a
+        // program's handler that lands there and jumps out (the lost claim
+        // finish_given_up_claim finishes).
+        if (TS_UNLIKELY(g_config.test_claim_unmarked && g_config.test_claim_stall_ms))
+          stall_ms(g_config.test_claim_stall_ms);
         t_own_claim = gen;
         if (TS_UNLIKELY(r->frozen_gen.load(std::memory_order_relaxed) == gen)) {
           // Judged frozen at stop 1, yet here with its claim free: its stop
@@ -595,27 +636,19 @@ void barrier_slow(Record* r) {
         }
         // Tests only: a claim that takes longer than the dump may wait for
         // it (as when a program's handler runs or stops right here).
-        if (TS_UNLIKELY(g_config.test_claim_stall_ms)) stall_ms(g_config.test_claim_stall_ms);
-        capture_from_wrapper(r, gen, mode_via(kViaSelf));
-        note_done(r, gen);
+        if (TS_UNLIKELY(g_config.test_claim_stall_ms && !g_config.test_claim_unmarked))
+          stall_ms(g_config.test_claim_stall_ms);
+        if (own_claim_open(r, gen)) capture_from_wrapper(r, gen, mode_via(kViaSelf));
+        if (own_claim_open(r, gen)) note_done(r, gen);
         t_own_claim = 0;
         break;
       case Claim::kTaken:
-        if (!wait_done(r, gen)) {
-          // Given up by the dump, yet nobody of ours is left to finish it:
-          // this thread's own claim, which a program's handler jumped out
-          // of between the claim and its marking as ours (t_own_claim), so
-          // leave_own_claim could not finish it. The dumper finishes its
-          // own claims before its dump ends, and never gives them up.
-          // Finished here as leave_own_claim would have, or every later
-          // dump would list this thread from its record.
-          capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
-          note_done(r, gen);
-        }
+        // Given up by the dump instead: our own lost claim (see above).
+        if (!wait_done(r, gen)) finish_given_up_claim(r);
         break;
-      // Only this thread claims itself, and it does not come here while its
-      // earlier claim is open (a jump out of it finishes it first,
-      // leave_own_claim): nothing to wait for in any case.
+      // Only this thread claims itself, and an earlier claim of its own
+      // still open here was lost and given up by its dump (which is over),
+      // so it was finished above: in any case nothing to wait for.
       case Claim::kUnfinished: break;
     }
     t_in_barrier = 0;
@@ -644,6 +677,10 @@ void leave_own_claim(Record* r) {
     // timeout header in its place, then done, as the claimer must.
     capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
     note_done(r, gen);
+  } else {
+    // A claim lost before it was marked ours, that a dump has given up
+    // already (no barrier may come: the dump may be over).
+    finish_given_up_claim(r);
   }
   t_own_claim = 0;
   t_in_barrier = 0;
@@ -674,6 +711,8 @@ void thread_started(Record* r) {
       capture_start(r, gen);
       note_done(r, gen);
       break;
+    // The dumper's claim (a starting thread, walk) or this thread's handler's:
+    // both finished, never given up (no lost claim without a wrapped call).
     case Claim::kTaken: wait_done(r, gen); break;
     case Claim::kUnfinished: break;  // a new record has no earlier claim
   }

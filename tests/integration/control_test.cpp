@@ -398,10 +398,16 @@ namespace {
 // takes dump 1 during which the worker claims itself: dump 1 gives up that
 // claim after the stop timeout (200 ms) and lists the worker via=timeout.
 // Returns the worker's tid in *worker.
-void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1) {
+// unmarked: the stall comes before the claim is marked as the thread's own
+// (THREADSNAP_TEST_CLAIM_UNMARKED), as a program's handler landing there.
+// stop_timeout_ms: how long the dump waits for the claim before giving it
+// up; the helper returns once dump 1 is written.
+void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1,
+                           bool unmarked = false, const char* stop_timeout_ms = "200") {
   START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
                                            {"THREADSNAP_TEST_CLAIM_STALL_MS", stall_ms},
-                                           {"THREADSNAP_STOP_TIMEOUT_MS", "200"}}}));
+                                           {"THREADSNAP_TEST_CLAIM_UNMARKED", unmarked ? "1" : "0"},
+                                           {"THREADSNAP_STOP_TIMEOUT_MS", stop_timeout_ms}}}));
   WAIT_READY(p, seconds(10));
   *worker = p.Tids()["worker"];
   // The main thread too, in its raw read of stdin: past the wrapper of the
@@ -519,6 +525,71 @@ TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) {
   size_t from = p.LineCount();
   p.Write("jump\n");
   ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
+  ExpectWorkerSweptInItsRead(p, worker);
+  EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
+  ExpectCleanExit(p, "quit\n");
+}
+
+// The same jump, landing between the claim and its marking as the thread's
+// own (a window of three instructions; here a test knob stalls the claim
+// there), after the dump gave the claim up: the jump finishes it, so that
+// later dumps list the thread as usual instead of via=timeout for ever.
+TEST(Bounded, AJumpBeforeTheClaimIsMarkedFinishesItAfterTheDump) {
+  Process p;
+  pid_t worker = 0;
+  Dump d1;
+  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "30000", &worker, &d1, true));
+  size_t from = p.LineCount();
+  p.Write("jump\n");
+  ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
+  ExpectWorkerSweptInItsRead(p, worker);
+  EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
+  ExpectCleanExit(p, "quit\n");
+}
+
+// ...and during the dump: the jump passes the thread's next barrier, which
+// finds the claim taken (its own, lost) and waits for it. That wait ends
+// once the dump gives the claim up (here after 3 s), not never; the barrier
+// then finishes the claim.
+TEST(Bounded, AJumpBeforeTheClaimIsMarkedDuringTheDumpDoesNotHang) {
+  Process p;
+  START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
+                                           {"THREADSNAP_TEST_CLAIM_STALL_MS", "30000"},
+                                           {"THREADSNAP_TEST_CLAIM_UNMARKED", "1"},
+                                           {"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
+  WAIT_READY(p, seconds(10));
+  pid_t worker = p.Tids()["worker"];
+  ASSERT_TRUE(WaitSleeping(p.pid(), {p.pid(), worker}, seconds(10)));
+  pid_t dumper = 0;
+  ASSERT_TRUE(WaitUntil([&] {
+    dumper = std::stoi(ReadControl(p.pid())["dumper_tid"]);
+    return dumper > 0;
+  }, seconds(10))) << "the dumper never started";
+  auto in_syscall = [&](pid_t tid, const char* nr) {
+    std::ifstream in("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(tid) + "/syscall");
+    std::string first;
+    in >> first;
+    return first == nr;
+  };
+  ASSERT_TRUE(p.Signal(SIGUSR2));
+  // During the sweep delay (the dumper in nanosleep, 35), wake the worker:
+  // it claims itself and stalls (clock_nanosleep, 230) before marking it.
+  ASSERT_TRUE(WaitUntil([&] { return in_syscall(dumper, "35"); }, seconds(10)))
+      << "the dumper never reached the sweep delay";
+  p.Write("wake\n");
+  ASSERT_TRUE(WaitUntil([&] { return in_syscall(worker, "230"); }, seconds(10)))
+      << "the worker never stalled in its claim";
+  size_t from = p.LineCount();
+  p.Write("jump\n");
+  // The dump gives the claim up 3 s after its sweep began.
+  ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(15), from))
+      << "the thread hung in its barrier, waiting for its own lost claim";
+  Dump d1;
+  std::string err;
+  ASSERT_TRUE(p.WaitDump(1, &d1, &err, seconds(15))) << err;
+  const ThreadRecord* t = d1.FindTid(worker);
+  ASSERT_NE(t, nullptr) << d1.text;
+  EXPECT_EQ(t->via, "timeout") << t->line;
   ExpectWorkerSweptInItsRead(p, worker);
   EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
   ExpectCleanExit(p, "quit\n");

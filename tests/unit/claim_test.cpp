@@ -21,7 +21,13 @@ struct OwnRecord {
     g_registry_lock.lock();
     r = registry_add(kRunning, false);
     g_registry_lock.unlock();
-    if (r) r->born_gen = born;
+    if (!r) return;
+    // As registry_add sets them for a record born at `born`.
+    r->born_gen = born;
+    r->claimed.store(born);
+    r->done.store(born);
+    r->abandoned_gen.store(born);
+    r->frozen_gen.store(born);
   }
   ~OwnRecord() {
     g_registry_lock.lock();
