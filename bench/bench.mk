@@ -4,7 +4,8 @@
 
 BENCH_DIR      := $(BUILD)/bench
 BENCH_CXXFLAGS  = -std=c++20 -O2 -g -fno-omit-frame-pointer -I. -Wall $(EXTRA_CXXFLAGS)
-BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/overhead_bench $(BENCH_DIR)/unwind_bench
+BENCH_BINS     := $(BENCH_DIR)/scenario $(BENCH_DIR)/signal_cost $(BENCH_DIR)/overhead_bench \
+                  $(BENCH_DIR)/unwind_bench
 
 .PHONY: bench-build report-bench record-bench fork-bench
 bench-build: $(LIB) $(BENCH_BINS) programs
@@ -23,16 +24,21 @@ record-bench: bench-build
 	python3 bench/bench_record.py --build $(BUILD) --out bench/RESULTS.md
 
 # What a fork costs with the library (about 6 minutes): fork_faults plain
-# and preloaded, and pgbench -C where PostgreSQL is installed. Prints a markdown
-# section for bench/RESULTS.md.
+# and preloaded, and pgbench -C where PostgreSQL is installed. Refreshes only
+# the "Fork cost" section of bench/RESULTS.md (`make bench` keeps it).
 fork-bench: bench-build
-	bench/fork_bench.sh $(BUILD)
+	bench/fork_bench.sh $(BUILD) > $(BENCH_DIR)/fork-section.md
+	python3 bench/bench_common.py splice fork bench/RESULTS.md < $(BENCH_DIR)/fork-section.md
 
 # The scenario program of the pause benchmarks (runs with or without the library).
 $(BENCH_DIR)/scenario: bench/scenario.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -o $@ $< -lpthread
 
+# What signalling a running thread costs here, no library (stop 1's floor).
+$(BENCH_DIR)/signal_cost: bench/signal_cost.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -o $@ $< -lpthread
 
 # A plain program: the driver runs it with and without LD_PRELOAD.
 $(BENCH_DIR)/overhead_bench: bench/overhead_bench.cpp $(DEPS_STAMP)

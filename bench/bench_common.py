@@ -138,3 +138,54 @@ def loadavg():
             return " ".join(f.read().split()[:3])
     except OSError:
         return "?"
+
+
+# Sections of RESULTS.md that another command writes (`make record-bench`,
+# `make fork-bench`), each between "<!-- NAME:begin -->" and
+# "<!-- NAME:end -->": the driver rewrites the file and keeps them.
+def section_markers(name):
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def read_section(path, name):
+    """The section NAME of the file at path, markers included, or ""."""
+    begin, end = section_markers(name)
+    try:
+        text = open(path).read()
+    except OSError:
+        return ""
+    if begin not in text or end not in text.split(begin, 1)[1]:
+        return ""
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
+
+
+def splice_section(path, name, section):
+    """Puts section (markers added where it has none) in place of the file's
+    section NAME, or at its end."""
+    begin, end = section_markers(name)
+    section = section.strip("\n")
+    if not section.startswith(begin):
+        section = f"{begin}\n{section}\n{end}"
+    section += "\n"
+    try:
+        text = open(path).read()
+    except OSError:
+        text = ""
+    if begin in text and end in text.split(begin, 1)[1]:
+        a, rest = text.split(begin, 1)
+        b = rest.split(end, 1)[1].lstrip("\n")
+        text = a + section + ("\n" + b if b else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    # bench/bench_common.py splice NAME FILE < section
+    if len(sys.argv) != 4 or sys.argv[1] != "splice":
+        sys.exit("usage: bench/bench_common.py splice NAME FILE < section")
+    text = sys.stdin.read()
+    if not text.strip():
+        sys.exit("bench_common: empty section, FILE left as it was")
+    splice_section(sys.argv[3], sys.argv[2], text)

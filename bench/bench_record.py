@@ -30,12 +30,12 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import log, machine  # noqa: E402
+from bench_common import log, machine, section_markers, splice_section  # noqa: E402
 from bench_scenarios import Scenario  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TS = os.path.join(TOP, "scripts", "threadsnap")
-BEGIN, END = "<!-- record:begin -->", "<!-- record:end -->"
+BEGIN, END = section_markers("record")
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -332,18 +332,7 @@ def us(ns):
 
 
 def update_results(path, section):
-    try:
-        text = open(path).read()
-    except OSError:
-        text = ""
-    if BEGIN in text and END in text:
-        a, rest = text.split(BEGIN, 1)
-        b = rest.split(END, 1)[1].lstrip("\n")
-        text = a + section + b
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    splice_section(path, "record", section)
 
 
 def run_record(ctx):

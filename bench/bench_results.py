@@ -89,6 +89,7 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
     for label, args in ANATOMY:
         w(f"THREADSNAP_MODE=concurrent ... build/bench/scenario {' '.join(args)}   # stdin: dumps "
           f"{ctx.anatomy_dumps} 2")
+    w(f"build/bench/signal_cost {ctx.signal_samples}   # no library: tgkill to a thread spinning on another CPU")
     w("build/bench/scenario --blocked 100|1000   # no library; stdin: mark, then stats after each tool")
     w("DEBUGINFOD_URLS= gdb -batch -p PID -ex 'thread apply all bt'")
     w("eu-stack -p PID")
@@ -245,6 +246,19 @@ def write_report(ctx, m, pause, anatomy, tools, micro, rss, unwind, report, star
         w(f"| {a['label']} | {fmt_us(pct(a['stop1'], 10))} | {fmt_us(med(a['stop1']))} | "
           f"{fmt_us(pct(a['stop1'], 90))} | {a['kept']} of {a['dumps']} |")
     w("")
+    sc = ctx.signal_cost
+    if "send_to_handler_ns" in sc:
+        def p3(key):
+            d = sc[key]
+            return f"{fmt_us(d['p50'] / 1e3)} ({fmt_us(d['p10'] / 1e3)}-{fmt_us(d['p90'] / 1e3)})"
+        w(f"What signalling one running thread costs on this machine, with no library "
+          f"(build/bench/signal_cost, {sc['samples']} samples, p50 and p10-p90): tgkill to a thread "
+          f"spinning on another CPU {p3('send_running_ns')} (the kernel kicks that CPU with an "
+          f"interprocessor interrupt, and the system call returns once it is sent); from the send to "
+          f"the first instruction of its handler {p3('send_to_handler_ns')}; tgkill to a thread "
+          f"asleep in pause() {p3('send_sleeping_ns')}. Stop 1 pays the first figure for every "
+          f"running thread it signals, one after the other, and waits for the second at least once.")
+        w("")
 
     # --- tools
     w("## Today's tools on the same program (no library)")
@@ -425,8 +439,8 @@ def why_notes(v):
             f"{ratio(v['s_large'], v['c_large'])} (target 50x). Two parts. (1) Work that grows with "
             f"the number of blocked threads, measured with nobody to signal (table \"What stop 1 "
             f"costs\"): {fmt_us(floor_small)} at 100 threads, {fmt_us(floor_large)} at 10,000; "
-            f"the walk costs about {per_thread_ns:.0f} ns a thread ({fmt_us(nolock)} with no lock "
-            f"waiter) and reading the owners of the locks waited for about {per_lock_ns:.0f} ns "
+            f"the walk costs about {per_thread_ns:.1f} ns a thread ({fmt_us(nolock)} with no lock "
+            f"waiter) and reading the owners of the locks waited for about {per_lock_ns:.1f} ns "
             f"more per lock waiter ({fmt_us(alllock)} when all 10,000 wait on a lock): "
             f"read_lock_owners() reads each waiter's wait object from a dense array and the lock "
             f"word itself while the world is stopped (at the cut, so that the wait-for graph is "
@@ -435,7 +449,14 @@ def why_notes(v):
             f"handler, and the heartbeat competes with the other threads of the scenario and with "
             f"other jobs on {m['nproc']} CPUs (load average {ctx.load0} at the start of the run), "
             f"so the stop waits for the scheduler: the difference between large/idle "
-            f"({fmt_us(v['c_large'])}) and the no-signal floor ({fmt_us(floor_large)}).")
+            f"({fmt_us(v['c_large'])}) and the no-signal floor ({fmt_us(floor_large)})."
+            + (f" Even with a CPU free, one running thread costs the stop "
+               f"{fmt_us(ctx.signal_cost['send_to_handler_ns']['p50'] / 1e3)} from tgkill to its "
+               f"handler here, the tgkill alone "
+               f"{fmt_us(ctx.signal_cost['send_running_ns']['p50'] / 1e3)} (the paragraph under "
+               f"\"What stop 1 costs\"): on this virtual machine an interprocessor interrupt is a "
+               f"call into the hypervisor."
+               if "send_to_handler_ns" in ctx.signal_cost else ""))
     if v["pp_d"] > 2 * v["pp_q"]:
         notes.append(
             f"**Ping-pong p99 during dumps** (large/idle, concurrent): {fmt_us(v['pp_d'])} vs "

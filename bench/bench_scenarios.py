@@ -212,6 +212,23 @@ def run_anatomy(ctx):
     return out
 
 
+def run_signal_cost(ctx):
+    """What one tgkill to a thread running on another CPU costs here, and
+    how long until its handler runs (bench/signal_cost, no library): the
+    floor under a stop that finds a running thread. {} where it cannot run."""
+    try:
+        out = subprocess.run([os.path.join(ctx.build, "bench", "signal_cost"), str(ctx.signal_samples)],
+                             env=plain_env(), capture_output=True, text=True, timeout=60, check=True)
+        res = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        log(f"signal_cost: {e}")
+        return {}
+    if "send_to_handler_ns" in res:
+        log(f"signal_cost: send to a running thread p50 {res['send_running_ns']['p50']} ns, "
+            f"to its handler {res['send_to_handler_ns']['p50']} ns")
+    return res
+
+
 # --- today's tools -----------------------------------------------------------------------
 
 

@@ -14,7 +14,8 @@
 #      postgresql and the user postgres exist: connections a second, and
 #      the ratio of time per connection. "after a dump": the postmaster was
 #      dumped once with `threadsnap dump` before the run.
-# Prints a markdown section for bench/RESULTS.md on stdout.
+# Prints a markdown section for bench/RESULTS.md on stdout (`make fork-bench`
+# puts it there, between <!-- fork:begin --> and <!-- fork:end -->).
 #   bench/fork_bench.sh [BUILD_DIR]   (env: ROUNDS=12 PG_ROUNDS=4 PG_SECONDS=8)
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +68,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo "$p $l $d" >> "$TMP/loop"
 done
 
-echo "## Fork cost (bench/fork_bench.sh)"
+echo "## Fork cost (\`make fork-bench\`, bench/fork_bench.sh), on $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo "an unknown commit")"
 echo
 echo "Library $(sha256sum "$LIB" | cut -c1-12), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
