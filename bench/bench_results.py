@@ -457,6 +457,32 @@ def why_notes(v):
                f"\"What stop 1 costs\"): on this virtual machine an interprocessor interrupt is a "
                f"call into the hypervisor."
                if "send_to_handler_ns" in ctx.signal_cost else ""))
+    sc = ctx.signal_cost
+    missed = []
+    for (name, load), res in v["pause"].items():
+        c13 = res["concurrent"]
+        st = [a + b for a, b in zip(c13["stop1_us"], c13["stop2_us"])]
+        if med(st) > 50 or pct(st, 99) > 200:
+            sig = c13["via"].get("signal", 0) / max(1, c13["dumps"])
+            missed.append(f"{name}/{load} p50 {fmt_us(med(st))}, p99 {fmt_us(pct(st, 99))} "
+                          f"({sig:.1f} threads signalled a dump)")
+    if missed and "send_to_handler_ns" in sc:
+        floor = med(an[1]["stop1"])
+        kill, handler = sc["send_running_ns"]["p50"] / 1e3, sc["send_to_handler_ns"]["p50"] / 1e3
+        notes.append(
+            f"**Issue 13's stop target** (stop1+stop2 p50 <= 50 us and p99 <= 200 us, every "
+            f"scenario) is missed in {'; '.join(missed)}. With nobody to signal, stop 1 at 10,000 "
+            f"threads costs {fmt_us(floor)} (the walk and the lock owners, table \"What stop 1 "
+            f"costs\"). Every running thread adds a tgkill ({fmt_us(kill)} here) and the stop "
+            f"waits for its handler ({fmt_us(handler)} after the send; bench/signal_cost, no "
+            f"library): on this KVM guest (Firecracker) an interprocessor interrupt is a call into the "
+            f"hypervisor; on bare metal it costs a few microseconds. So a stop that finds one "
+            f"running thread takes about {fmt_us(floor + handler)} here at best, two about "
+            f"{fmt_us(floor + kill + handler)}. The heartbeat always runs; the loaded scenarios "
+            f"add a CPU-bound thread per core; on {m['nproc']} CPUs the threads signalled also "
+            f"wait for a CPU (then judged frozen: column `frozen`); and busy keeps hundreds of "
+            f"threads per CPU runnable, so that the dumper itself still loses its CPU in some "
+            f"stops despite its slice (README, \"How it works\" item 2).")
     if v["pp_d"] > 2 * v["pp_q"]:
         notes.append(
             f"**Ping-pong p99 during dumps** (large/idle, concurrent): {fmt_us(v['pp_d'])} vs "
