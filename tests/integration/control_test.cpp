@@ -513,15 +513,14 @@ TEST(Bounded, TheNextDumpLeavesAnUnfinishedClaimAlone) {
   ExpectCleanExit(p, "quit\n");
 }
 
-// A program's handler that jumps out of the thread's stalled claim (it
-// interrupted the wrapper's barrier) ends that claim: the jump finishes it
-// as a timeout record (nobody else may), and later dumps list the thread as
-// usual; the stalled capture never resumes.
-TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) {
+// A program's handler jumps out of the worker's stalled claim of dump 1
+// (given up by then): the worker's loop must say "jumped" and sleep in its
+// read again, and the next dump must list it there (via=sweep).
+void ExpectAJumpOutOfTheClaimFinishesIt(const char* stall_ms, bool unmarked) {
   Process p;
   pid_t worker = 0;
   Dump d1;
-  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "6000", &worker, &d1));
+  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, stall_ms, &worker, &d1, unmarked));
   size_t from = p.LineCount();
   p.Write("jump\n");
   ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
@@ -530,21 +529,18 @@ TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) {
   ExpectCleanExit(p, "quit\n");
 }
 
+// A program's handler that jumps out of the thread's stalled claim (it
+// interrupted the wrapper's barrier) ends that claim: the jump finishes it
+// as a timeout record (nobody else may), and later dumps list the thread as
+// usual; the stalled capture never resumes.
+TEST(Bounded, AJumpOutOfAStalledClaimFinishesIt) { ExpectAJumpOutOfTheClaimFinishesIt("6000", false); }
+
 // The same jump, landing between the claim and its marking as the thread's
 // own (a window of three instructions; here a test knob stalls the claim
 // there), after the dump gave the claim up: the jump finishes it, so that
 // later dumps list the thread as usual instead of via=timeout for ever.
 TEST(Bounded, AJumpBeforeTheClaimIsMarkedFinishesItAfterTheDump) {
-  Process p;
-  pid_t worker = 0;
-  Dump d1;
-  ASSERT_NO_FATAL_FAILURE(DumpWithAStalledClaim(p, "30000", &worker, &d1, true));
-  size_t from = p.LineCount();
-  p.Write("jump\n");
-  ASSERT_TRUE(p.WaitForPrefix("jumped", seconds(5), from)) << "the jump out of the claim hung";
-  ExpectWorkerSweptInItsRead(p, worker);
-  EXPECT_FALSE(Woke(p)) << "the read returned after all: the jump did not leave the claim";
-  ExpectCleanExit(p, "quit\n");
+  ExpectAJumpOutOfTheClaimFinishesIt("30000", true);
 }
 
 // ...and during the dump: the jump passes the thread's next barrier, which
