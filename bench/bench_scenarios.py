@@ -138,7 +138,12 @@ def run_pause(ctx):
             acc = results[(name, load)]
             for mode in (("stw", "concurrent") if (r + i) % 2 == 0 else ("concurrent", "stw")):
                 args = scenario_args(blocked, churn, load == "loaded", name)
-                limit = 30 + per_round * (4 if blocked + churn >= 10000 else 1)
+                # Seconds per dump: busy's dump latency reaches 5 s at p99 here and
+                # each dump is followed by a quiet window as long (15 dumps took
+                # 48-64 s in a row, the stops all under 25 ms): at 4 s a dump the
+                # limit cut slow runs short as "hangs" (three in one run).
+                per_dump = 10 if name == "busy" else 4 if blocked + churn >= 10000 else 1
+                limit = 30 + per_round * per_dump
                 res = None
                 for attempt in range(3):
                     try:
