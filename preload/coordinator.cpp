@@ -52,7 +52,7 @@ constexpr auto& g_signalled = g_local.signalled;  // members signalled at stop 1
 uint32_t g_signalled_count = 0;
 constexpr auto& g_lock_waiters = g_local.lock_waiters;  // members blocked on a mutex/rwlock
 constexpr auto& g_lock_waiter_calls = g_local.lock_waiter_calls;  // ...and the call each was in at the cut
-constexpr auto& g_lock_owner_scratch = g_local.lock_owner;  // ...and their owners (preload/owners.cpp)
+constexpr auto& g_lock_owner = g_local.lock_owner;  // ...and their owners (preload/owners.cpp)
 uint32_t g_lock_waiter_count = 0;
 std::atomic<uint32_t> g_dumper_waiting{0};
 
@@ -583,6 +583,14 @@ bool own_claim_open(const Record* r, uint32_t gen) {
          before(r->done.load(std::memory_order_seq_cst), gen);
 }
 
+// Finishes this thread's own claim of gen without a capture: what the slot
+// holds is not one, so a timeout header goes in its place, then done, as
+// the claimer must.
+void finish_own_claim_as_timeout(Record* r, uint32_t gen) {
+  capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
+  note_done(r, gen);
+}
+
 // This thread's claim that a dump gave up (abandon) and that nobody will
 // finish: a program's handler jumped out of the barrier between the
 // claim's CAS and its marking as ours (t_own_claim), so leave_own_claim
@@ -597,8 +605,7 @@ bool finish_given_up_claim(Record* r) {
   if (!before(r->done.load(std::memory_order_seq_cst), c) ||
       before(r->abandoned_gen.load(std::memory_order_seq_cst), c))
     return false;
-  capture_header(r, slot_at(r->index), c, kViaTimeout, kRunning, 0);
-  note_done(r, c);
+  finish_own_claim_as_timeout(r, c);
   return true;
 }
 
@@ -629,8 +636,7 @@ void barrier_slow(Record* r) {
           // with a raw sigtimedwait or signalfd, or a tracer dropped it).
           // It ran on after the cut, so the call it leaves is not its state
           // there: listed as a thread that could not answer.
-          capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
-          note_done(r, gen);
+          finish_own_claim_as_timeout(r, gen);
           t_own_claim = 0;
           break;
         }
@@ -671,12 +677,8 @@ void leave_own_claim(Record* r) {
   // Still ours and unfinished (only this thread can finish it, so this
   // cannot change under us). Not so in a fork child, whose fork handler
   // settled this thread's claim words (registry_settle_fork).
-  if (gen && r->claimed.load(std::memory_order_relaxed) == gen &&
-      before(r->done.load(std::memory_order_relaxed), gen)) {
-    // The capture was cut short: what the slot holds is not a capture. A
-    // timeout header in its place, then done, as the claimer must.
-    capture_header(r, slot_at(r->index), gen, kViaTimeout, kRunning, 0);
-    note_done(r, gen);
+  if (gen && own_claim_open(r, gen)) {
+    finish_own_claim_as_timeout(r, gen);  // the capture was cut short
   } else {
     // A claim lost before it was marked ours, that a dump has given up
     // already (no barrier may come: the dump may be over).
@@ -752,7 +754,7 @@ void take_dump(uint32_t record_token) {
       g_members[i] = touch;
       g_lock_waiters[i] = touch;
       g_lock_waiter_calls[i] = touch;
-      g_lock_owner_scratch[i] = touch;
+      g_lock_owner[i] = touch;
     }
   }
   DumpTimes t = {};
