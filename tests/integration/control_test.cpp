@@ -394,16 +394,14 @@ TEST(TaskScan, SkippedOnlyWhenNothingCanBeUntracked) {
 namespace threadsnap::testing {
 namespace {
 
-// Starts claimstall with its worker's self-claim stalled for `stall_ms` and
-// takes dump 1 during which the worker claims itself: dump 1 gives up that
-// claim after the stop timeout (200 ms) and lists the worker via=timeout.
+// Starts claimstall with its worker's self-claim stalled for `stall_ms`
+// (before the claim is marked as the thread's own with `unmarked`, as a
+// program's handler landing there: THREADSNAP_TEST_CLAIM_UNMARKED), starts
+// dump 1 and wakes the worker during its sweep delay, so that it claims
+// itself and stalls. The dump gives that claim up after `stop_timeout_ms`.
 // Returns the worker's tid in *worker.
-// unmarked: the stall comes before the claim is marked as the thread's own
-// (THREADSNAP_TEST_CLAIM_UNMARKED), as a program's handler landing there.
-// stop_timeout_ms: how long the dump waits for the claim before giving it
-// up; the helper returns once dump 1 is written.
-void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1,
-                           bool unmarked = false, const char* stop_timeout_ms = "200") {
+void WakeIntoAStalledClaim(Process& p, const char* stall_ms, bool unmarked,
+                           const char* stop_timeout_ms, pid_t* worker) {
   START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
                                            {"THREADSNAP_TEST_CLAIM_STALL_MS", stall_ms},
                                            {"THREADSNAP_TEST_CLAIM_UNMARKED", unmarked ? "1" : "0"},
@@ -422,17 +420,18 @@ void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump
     return dumper > 0;
   }, seconds(10))) << "the dumper never started";
   ASSERT_TRUE(p.Signal(SIGUSR2));
-  // Wake the worker during the sweep delay (the dumper sleeps in nanosleep,
-  // syscall 35, only there): it claims itself and stalls.
-  std::string sys_path =
-      "/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(dumper) + "/syscall";
-  ASSERT_TRUE(WaitUntil([&] {
-    std::ifstream in(sys_path);
-    std::string first;
-    in >> first;
-    return first == "35";
-  }, seconds(10))) << "the dumper never reached the sweep delay";
+  // Wake the worker during the sweep delay (the dumper sleeps in nanosleep
+  // only there): it claims itself and stalls.
+  ASSERT_TRUE(WaitUntil([&] { return TaskSyscall(p.pid(), dumper) == SYS_nanosleep; }, seconds(10)))
+      << "the dumper never reached the sweep delay";
   p.Write("wake\n");
+}
+
+// The same, with a stop timeout of 200 ms, until dump 1 is written; it
+// lists the worker via=timeout.
+void DumpWithAStalledClaim(Process& p, const char* stall_ms, pid_t* worker, Dump* d1,
+                           bool unmarked = false) {
+  ASSERT_NO_FATAL_FAILURE(WakeIntoAStalledClaim(p, stall_ms, unmarked, "200", worker));
   std::string err;
   ASSERT_TRUE(p.WaitDump(1, d1, &err, seconds(15))) << err;
   const ThreadRecord* t = d1->FindTid(*worker);
@@ -549,31 +548,11 @@ TEST(Bounded, AJumpBeforeTheClaimIsMarkedFinishesItAfterTheDump) {
 // then finishes the claim.
 TEST(Bounded, AJumpBeforeTheClaimIsMarkedDuringTheDumpDoesNotHang) {
   Process p;
-  START(p, (RunOptions{"claimstall", {}, {{"THREADSNAP_TEST_SWEEP_DELAY_MS", "300"},
-                                           {"THREADSNAP_TEST_CLAIM_STALL_MS", "30000"},
-                                           {"THREADSNAP_TEST_CLAIM_UNMARKED", "1"},
-                                           {"THREADSNAP_STOP_TIMEOUT_MS", "3000"}}}));
-  WAIT_READY(p, seconds(10));
-  pid_t worker = p.Tids()["worker"];
-  ASSERT_TRUE(WaitSleeping(p.pid(), {p.pid(), worker}, seconds(10)));
-  pid_t dumper = 0;
-  ASSERT_TRUE(WaitUntil([&] {
-    dumper = std::stoi(ReadControl(p.pid())["dumper_tid"]);
-    return dumper > 0;
-  }, seconds(10))) << "the dumper never started";
-  auto in_syscall = [&](pid_t tid, const char* nr) {
-    std::ifstream in("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(tid) + "/syscall");
-    std::string first;
-    in >> first;
-    return first == nr;
-  };
-  ASSERT_TRUE(p.Signal(SIGUSR2));
-  // During the sweep delay (the dumper in nanosleep, 35), wake the worker:
-  // it claims itself and stalls (clock_nanosleep, 230) before marking it.
-  ASSERT_TRUE(WaitUntil([&] { return in_syscall(dumper, "35"); }, seconds(10)))
-      << "the dumper never reached the sweep delay";
-  p.Write("wake\n");
-  ASSERT_TRUE(WaitUntil([&] { return in_syscall(worker, "230"); }, seconds(10)))
+  pid_t worker = 0;
+  ASSERT_NO_FATAL_FAILURE(WakeIntoAStalledClaim(p, "30000", true, "3000", &worker));
+  // It stalls (in clock_nanosleep) before marking the claim as its own.
+  ASSERT_TRUE(WaitUntil([&] { return TaskSyscall(p.pid(), worker) == SYS_clock_nanosleep; },
+                        seconds(10)))
       << "the worker never stalled in its claim";
   size_t from = p.LineCount();
   p.Write("jump\n");
