@@ -449,14 +449,9 @@ def why_notes(v):
             f"handler, and the heartbeat competes with the other threads of the scenario and with "
             f"other jobs on {m['nproc']} CPUs (load average {ctx.load0} at the start of the run), "
             f"so the stop waits for the scheduler: the difference between large/idle "
-            f"({fmt_us(v['c_large'])}) and the no-signal floor ({fmt_us(floor_large)})."
-            + (f" Even with a CPU free, one running thread costs the stop "
-               f"{fmt_us(ctx.signal_cost['send_to_handler_ns']['p50'] / 1e3)} from tgkill to its "
-               f"handler here, the tgkill alone "
-               f"{fmt_us(ctx.signal_cost['send_running_ns']['p50'] / 1e3)} (the paragraph under "
-               f"\"What stop 1 costs\"): on this virtual machine an interprocessor interrupt is a "
-               f"call into the hypervisor."
-               if "send_to_handler_ns" in ctx.signal_cost else ""))
+            f"({fmt_us(v['c_large'])}) and the no-signal floor ({fmt_us(floor_large)}); what "
+            f"one running thread costs on this machine is under \"What stop 1 costs\" "
+            f"(bench/signal_cost).")
     sc = ctx.signal_cost
     missed = []
     for (name, load), res in v["pause"].items():
