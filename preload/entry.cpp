@@ -93,9 +93,13 @@ void dump_begin() {
   }
 }
 
+// Only where a fork or a move waits: a wake call walks the kernel's futex
+// bucket of the word, which may be shared with thousands of the program's
+// waiters (0.4 ms a dump with 10,000 blocked threads here). Dekker with
+// gate_enter: it counts itself pending before it reads g_dump_running.
 void dump_end() {
   g_dump_running.store(0, std::memory_order_seq_cst);
-  futex_wake_all(&g_dump_running);
+  if (g_gate_pending.load(std::memory_order_seq_cst)) futex_wake_all(&g_dump_running);
 }
 
 // The caller may be signalled by a stop while it waits here: it is running,
