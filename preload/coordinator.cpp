@@ -134,7 +134,7 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
 
 // The stack of r from c->regs' sp upward into c's slot.
 void copy_to_slot(const Record* r, Capture* c) {
-  copy_stack(StackBounds{r->stack_lo, r->stack_hi}, c->regs[kRSP], slot_bytes(c),
+  copy_stack(StackBounds{r->stack_lo, r->stack_hi}, c->regs[kRSP], slot_bytes(r->index),
              slot_stack_capacity(), &c->copy_base, &c->copy_len);
   TS_DCHECK(slot_stack_capacity() > 0 && c->copy_len <= slot_stack_capacity());
 }
@@ -491,7 +491,7 @@ uint32_t unwind_members(bool modules_changed) {
       ++kept;
       continue;
     }
-    unwind_capture(c, static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
+    unwind_capture(c, g_members[i], static_cast<uint32_t>(g_config.max_frames), g_config.unwind_fp);
     c->unwound_gen = c->gen;
   }
   if (g_config.test_unwind_check) {

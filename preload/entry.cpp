@@ -614,7 +614,7 @@ void ensure_init() {
   g_init.run([] {
     config_load();
     process_local_init();
-    registry_configure(g_config.stack_copy_bytes);
+    registry_configure(g_config.stack_copy_bytes, static_cast<uint32_t>(g_config.max_frames));
     resolve_all_real();
   });
 }

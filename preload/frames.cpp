@@ -10,22 +10,25 @@
 
 namespace threadsnap::detail {
 
-StackCopy stack_copy_of(Capture* c) {
+StackCopy stack_copy_of(Capture* c, uint32_t index) {
   StackCopy s;
   memcpy(s.regs, c->regs, sizeof(s.regs));
   s.base = c->copy_base;
   s.len = c->copy_len;
-  s.bytes = slot_bytes(c);
+  s.bytes = slot_bytes(index);
   return s;
 }
 
-void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp) {
+void unwind_capture(Capture* c, uint32_t index, uint32_t max_frames, bool use_fp) {
   TS_DCHECK(c->copy_len <= slot_stack_capacity() && max_frames <= kMaxFramesLimit);
   uintptr_t* out = c->frames;
-  // Unwind a few more than asked: our own frames are dropped below.
-  uint32_t limit = max_frames + 8 > kMaxFramesLimit ? kMaxFramesLimit : max_frames + 8;
+  // Unwind a few more than asked: our own frames are dropped below. The
+  // slot was sized from the configuration (registry_configure); only a test
+  // that changes it later asks for more.
+  uint32_t limit = max_frames + 8 < slot_frames_capacity() ? max_frames + 8 : slot_frames_capacity();
+  if (max_frames > limit) max_frames = limit;
   uint32_t first_sigframe = ~0u;
-  uint32_t n = unwind_raw(stack_copy_of(c), out, limit, use_fp, &first_sigframe);
+  uint32_t n = unwind_raw(stack_copy_of(c, index), out, limit, use_fp, &first_sigframe);
   // Drop threadsnap's frames: the wrapper at the top of a blocked thread's
   // stack (and, if a signal caught a thread inside a wrapper, the libc
   // frames below it), and the trampoline near the bottom.

@@ -14,11 +14,12 @@
 
 namespace threadsnap::detail {
 
-// The stack copy in c's slot, for the unwinder. Any context.
-StackCopy stack_copy_of(Capture* c);
+// The stack copy in c, the slot of `index`, for the unwinder. Any context.
+StackCopy stack_copy_of(Capture* c, uint32_t index);
 
-// Fills c->frames / c->nframes from c's stack copy. Frames in threadsnap's
-// own code are dropped.
-void unwind_capture(Capture* c, uint32_t max_frames, bool use_fp);
+// Fills c->frames / c->nframes from the stack copy of c, the slot of
+// `index`. Frames in threadsnap's own code are dropped; at most
+// max_frames, and no more than the slot holds less 8.
+void unwind_capture(Capture* c, uint32_t index, uint32_t max_frames, bool use_fp);
 
 }  // namespace threadsnap::detail

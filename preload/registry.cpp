@@ -48,8 +48,10 @@ namespace {
 
 // Set once by registry_configure, at start-up; 0 until then, and no record
 // is handed out meanwhile (a slot sized before the configuration would be
-// too small for its stack copy).
-size_t g_slot_size = 0;
+// too small for its frames or its stack copy).
+size_t g_slot_size = 0;        // a Capture and its frames, in whole cache lines
+uint32_t g_frames_capacity = 0;
+size_t g_slots_bytes = 0;      // a chunk's slots, in whole pages
 size_t g_stack_capacity = 0;
 
 constexpr auto& g_free = g_local.free_list;  // free record indices (stack)
@@ -62,8 +64,6 @@ constexpr auto& g_exited_next = g_local.exited_next;
 
 bool g_full_reported = false;
 
-size_t slot_size() { return g_slot_size; }
-
 void* map_noreserve(size_t n) {
   void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
@@ -71,13 +71,14 @@ void* map_noreserve(size_t n) {
 }
 
 // Makes sure the chunk holding `index` exists. Under the registry lock.
-// Records and slots of a chunk share one mapping (one mapping fewer for
-// every fork to copy).
+// Records, slots and stack copies of a chunk share one mapping (one mapping
+// fewer for every fork to copy), in that order.
 bool ensure_chunk(uint32_t index) {
   uint32_t c = index / kChunkRecords;
   if (g_record_chunks[c].load(std::memory_order_acquire)) return true;
   size_t rec_bytes = (sizeof(Record) * kChunkRecords + 4095) & ~size_t{4095};
-  auto* p = static_cast<unsigned char*>(map_noreserve(rec_bytes + slot_size() * kChunkRecords));
+  auto* p = static_cast<unsigned char*>(
+      map_noreserve(rec_bytes + g_slots_bytes + g_stack_capacity * kChunkRecords));
   if (!p) return false;
   g_slot_chunks[c].store(p + rec_bytes, std::memory_order_release);
   g_record_chunks[c].store(reinterpret_cast<Record*>(p), std::memory_order_release);
@@ -88,7 +89,7 @@ bool ensure_chunk(uint32_t index) {
 
 Capture* slot_at(uint32_t index) {
   unsigned char* chunk = g_slot_chunks[index / kChunkRecords].load(std::memory_order_acquire);
-  return reinterpret_cast<Capture*>(chunk + (index % kChunkRecords) * slot_size());
+  return reinterpret_cast<Capture*>(chunk + (index % kChunkRecords) * g_slot_size);
 }
 
 void prefetch_ahead(const uint32_t* members, uint32_t i, uint32_t count, int lines) {
@@ -101,18 +102,23 @@ void prefetch_ahead(const uint32_t* members, uint32_t i, uint32_t count, int lin
   for (int l = 0; l < lines; ++l) __builtin_prefetch(c + l * 64);
 }
 
-unsigned char* slot_bytes(Capture* c) {
-  return reinterpret_cast<unsigned char*>(c) + sizeof(Capture) +
-         kMaxFramesLimit * sizeof(uintptr_t);
+uint32_t slot_frames_capacity() { return g_frames_capacity; }
+
+unsigned char* slot_bytes(uint32_t index) {
+  unsigned char* chunk = g_slot_chunks[index / kChunkRecords].load(std::memory_order_acquire);
+  return chunk + g_slots_bytes + (index % kChunkRecords) * g_stack_capacity;
 }
 
 size_t slot_stack_capacity() { return g_stack_capacity; }
 
-void registry_configure(size_t stack_copy_bytes) {
+void registry_configure(size_t stack_copy_bytes, uint32_t max_frames) {
   if (g_slot_size) return;
-  size_t s = sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t) + stack_copy_bytes;
+  // unwind_capture unwinds 8 frames more than it keeps (ours are dropped).
+  g_frames_capacity = max_frames + 8 < kMaxFramesLimit ? max_frames + 8 : kMaxFramesLimit;
+  size_t s = sizeof(Capture) + g_frames_capacity * sizeof(uintptr_t);
+  g_slots_bytes = ((s + 63) / 64 * 64 * kChunkRecords + 4095) & ~size_t{4095};
   g_stack_capacity = stack_copy_bytes;
-  g_slot_size = (s + 4095) & ~size_t{4095};
+  g_slot_size = (s + 63) / 64 * 64;
 }
 
 Record* registry_add(Kind initial, bool foreign) {

@@ -49,8 +49,12 @@ struct RecordLine {
   char name[16];
 };
 
-// What a thread was doing at stop 1 plus its raw stack: written by whoever
-// claims the thread, read by the dumper after the thread's `done` is set.
+// Frame lines a capture slot keeps as text: about 40 frames.
+inline constexpr size_t kKeptTextBytes = 768;
+
+// What a thread was doing at stop 1 (its stack copy is at slot_bytes):
+// written by whoever claims the thread, read by the dumper after the
+// thread's `done` is set.
 struct Capture {
   uint32_t gen;
   uint32_t via;
@@ -80,7 +84,14 @@ struct Capture {
   // dump's generation (preload/writer.cpp, the `same` line).
   uint32_t rec_gen;
   RecordLine rec;
-  uintptr_t frames[];   // then: stack bytes at slot_bytes()
+  // The text of frames[] as the writer last wrote it (preload/writer.cpp,
+  // frame_lines), valid while text_gen equals frames_gen and text_nframes
+  // nframes; a longer text is not kept. The dumper's alone.
+  uint32_t text_gen;
+  uint32_t text_nframes;
+  uint32_t text_len;
+  char text[kKeptTextBytes];
+  uintptr_t frames[];   // slot_frames_capacity() of them
 };
 
 // One thread's record. Per field: who writes it, and under what. "Creation"
@@ -206,29 +217,33 @@ inline Record* record_at(uint32_t index) {
   return g_record_chunks[index / kChunkRecords].load(std::memory_order_acquire) +
          index % kChunkRecords;
 }
-// The capture slot of an index below g_hi_water, the stack bytes that follow
-// its frames, and how many stack bytes it holds. Any context (the stop path
-// writes slots; nothing here allocates).
+// The capture slot of an index below g_hi_water, how many frames it holds,
+// where its stack copy goes and how many stack bytes it holds. Any context
+// (the stop path writes slots; nothing here allocates).
+// The slots of a chunk lie side by side, with their stack copies after
+// them all: the dumper's passes over 10,000 members read a slot each,
+// and slots 72 KB apart (each before its own copy) cost a TLB miss
+// apiece, a third of the passes' time here.
 Capture* slot_at(uint32_t index);
-unsigned char* slot_bytes(Capture* c);
+uint32_t slot_frames_capacity();
+unsigned char* slot_bytes(uint32_t index);
 size_t slot_stack_capacity();
 
 // In a loop over members[0, count) at i: starts loading the record of the
 // member kPrefetchAhead further on and the first `lines` cache lines of its
 // capture slot (kSlotLinesHeader: the fields the sweep reads;
-// kSlotLinesFrames: and the first frames). Each slot has pages of its
-// own (the stack copy follows it), so a loop over 10,000 members otherwise
-// waits for a TLB miss and several cache misses per member, one after
+// kSlotLinesText: and the kept text of its frames). A loop over 10,000
+// members otherwise waits for several cache misses per member, one after
 // another. Only hints: no fault, no effect on what the loop reads. Any
 // context.
 inline constexpr uint32_t kPrefetchAhead = 8;
 inline constexpr int kSlotLinesHeader = 4;
-inline constexpr int kSlotLinesFrames = 6;
+inline constexpr int kSlotLinesText = 10;
 void prefetch_ahead(const uint32_t* members, uint32_t i, uint32_t count, int lines);
 
-// Sizes the capture slots (stack_copy_bytes of stack each), once, at
-// start-up, before any record exists. Ordinary context.
-void registry_configure(size_t stack_copy_bytes);
+// Sizes the capture slots (max_frames, and stack_copy_bytes of stack each),
+// once, at start-up, before any record exists. Ordinary context.
+void registry_configure(size_t stack_copy_bytes, uint32_t max_frames);
 
 // Registration. Ordinary context (may mmap); take the registry lock.
 // registry_add returns null (the thread goes untracked) before

@@ -36,7 +36,7 @@ class CoreEnvironment : public ::testing::Environment {
       unsetenv(v);
     setenv("THREADSNAP_LOG", "none", 1);  // a unit test writes no log file
     config_load();
-    registry_configure(g_config.stack_copy_bytes);
+    registry_configure(g_config.stack_copy_bytes, static_cast<uint32_t>(g_config.max_frames));
   }
 };
 

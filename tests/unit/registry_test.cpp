@@ -2,7 +2,10 @@
 // dump still reads is not reused until the dump ends.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <set>
+#include <vector>
 
 #include "preload/common.h"
 #include "preload/config.h"
@@ -26,6 +29,8 @@ void release(Record* r) {
   g_registry_lock.unlock();
 }
 
+// Every record's slot (its Capture and frames) and stack copy are memory of
+// their own: no two of them share a byte, over more than one chunk.
 TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
   std::vector<Record*> rs;
   std::set<uint32_t> seen;
@@ -36,27 +41,33 @@ TEST(Registry, IndicesAreDistinctAndSlotsDoNotOverlap) {
     EXPECT_EQ(state_kind(g_state[r->index].load()), kRunning);
     rs.push_back(r);
   }
-  for (size_t i = 1; i < rs.size(); ++i) {
-    auto a = reinterpret_cast<uintptr_t>(slot_at(rs[i - 1]->index));
-    auto b = reinterpret_cast<uintptr_t>(slot_at(rs[i]->index));
-    if (rs[i]->index == rs[i - 1]->index + 1 && rs[i]->index % kChunkRecords) {
-      EXPECT_GE(b - a, sizeof(Capture) + slot_stack_capacity());
-    }
+  std::vector<std::pair<uintptr_t, uintptr_t>> spans;  // [begin, end)
+  for (Record* r : rs) {
+    auto slot = reinterpret_cast<uintptr_t>(slot_at(r->index));
+    spans.push_back({slot, slot + sizeof(Capture) + slot_frames_capacity() * sizeof(uintptr_t)});
+    auto bytes = reinterpret_cast<uintptr_t>(slot_bytes(r->index));
+    spans.push_back({bytes, bytes + slot_stack_capacity()});
   }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i)
+    EXPECT_LE(spans[i - 1].second, spans[i].first) << "span " << i << " overlaps the one before";
   for (Record* r : rs) release(r);
 }
 
 // The slots were sized at start-up from the loaded configuration, before
 // any record (registry_configure): a slot holds the whole stack copy the
-// configuration asks for, frames apart.
-TEST(Registry, SlotsHoldTheConfiguredStackCopy) {
+// configuration asks for, and the frames (8 more than are kept: ours are
+// dropped after unwinding).
+TEST(Registry, SlotsHoldTheConfiguredStackCopyAndFrames) {
   ASSERT_GT(g_config.stack_copy_bytes, 0u);
   EXPECT_EQ(slot_stack_capacity(), g_config.stack_copy_bytes);
+  EXPECT_EQ(slot_frames_capacity(), static_cast<uint32_t>(g_config.max_frames) + 8);
   Record* r = add();
   ASSERT_NE(r, nullptr);
-  Capture* c = slot_at(r->index);
-  EXPECT_EQ(slot_bytes(c) - reinterpret_cast<unsigned char*>(c),
-            static_cast<ptrdiff_t>(sizeof(Capture) + kMaxFramesLimit * sizeof(uintptr_t)));
+  // Written whole without a fault (the mapping is there, and ours).
+  memset(slot_bytes(r->index), 0xa5, slot_stack_capacity());
+  memset(slot_at(r->index)->frames, 0x5a, slot_frames_capacity() * sizeof(uintptr_t));
+  EXPECT_EQ(slot_bytes(r->index)[slot_stack_capacity() - 1], 0xa5);
   release(r);
 }
 

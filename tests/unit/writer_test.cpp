@@ -201,4 +201,51 @@ TEST_F(WriterTest, FileIsPrivateAndNamedByPidAndSequence) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// The frame lines of a thread whose frames were kept from the dump before
+// (the same frames_gen) are that dump's text, which the slot keeps; new
+// frames (a new frames_gen) are formatted anew, and a stack too deep for
+// the kept text is formatted every time. Addresses of every width, two
+// hex digits at a time and an odd one first.
+TEST_F(WriterTest, FrameLinesFollowTheFramesAcrossDumps) {
+  Capture* c = Member(7001, "kept");
+  c->via = kViaSweep;
+  c->kind = kRunning;
+  const std::vector<uintptr_t> first = {0x0, 0x1, 0xf0, 0x100, 0xabc, 0x7f12c0a1b2c3, ~uintptr_t{0}};
+  auto fill = [&](const std::vector<uintptr_t>& frames, uint32_t frames_gen) {
+    c->frames_gen = frames_gen;
+    c->nframes = static_cast<uint32_t>(frames.size());
+    for (size_t i = 0; i < frames.size(); ++i) c->frames[i] = frames[i];
+  };
+  auto frame_lines = [&]() {
+    std::vector<std::string> l = Write();
+    fs::remove(path_);
+    std::vector<std::string> out = Starting(l, "  ");
+    return out;
+  };
+  auto expected = [](const std::vector<uintptr_t>& frames) {
+    std::vector<std::string> out;
+    for (uintptr_t f : frames) {
+      char b[32];
+      snprintf(b, sizeof(b), "  0x%lx", static_cast<unsigned long>(f));
+      out.push_back(b);
+    }
+    return out;
+  };
+  fill(first, kGen);
+  EXPECT_EQ(frame_lines(), expected(first));
+  EXPECT_EQ(frame_lines(), expected(first)) << "kept frames, kept text";
+  std::vector<uintptr_t> second = first;  // as many frames, other addresses
+  for (uintptr_t& f : second) f ^= 0x5600aa000000;
+  fill(second, kGen + 1);  // a new capture's frames
+  EXPECT_EQ(frame_lines(), expected(second));
+  std::vector<uintptr_t> deep;
+  for (uintptr_t i = 0; i < 100; ++i) deep.push_back(0x7f0000000000 + i * 0x1111);
+  ASSERT_GT(deep.size() * 16, sizeof(c->text)) << "more than the slot keeps as text";
+  fill(deep, kGen + 2);
+  EXPECT_EQ(frame_lines(), expected(deep));
+  EXPECT_EQ(frame_lines(), expected(deep));
+  fill(first, kGen + 3);
+  EXPECT_EQ(frame_lines(), expected(first));
+}
+
 }  // namespace
