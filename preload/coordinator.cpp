@@ -117,6 +117,7 @@ void capture_header(Record* r, Capture* c, uint32_t gen, Via via, uint32_t kind,
   c->interrupted = 0;
   c->copy_len = 0;
   c->frames_gen = gen;  // new frames (kept frames never come here)
+  c->text_nframes = ~0u;  // and no kept text of them (writer.cpp), past a wrap of gen too
   if (kind == kBlocked) {
     const CallDetail& d = call_detail(r);
     c->obj = d.obj;

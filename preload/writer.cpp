@@ -175,7 +175,8 @@ void frame_lines(Text& out, Capture* c) {
   size_t start = out.size();
   for (uint32_t f = 0; f < c->nframes; ++f) out.s("  ").x(c->frames[f]).c('\n');
   size_t len = out.size() - start;
-  if (!out.ok() || len > sizeof(c->text)) return;
+  // stw keeps no frames from one dump to the next: no text either.
+  if (!out.ok() || len > sizeof(c->text) || !g_config.concurrent) return;
   memcpy(c->text, out.data() + start, len);
   c->text_gen = c->frames_gen;
   c->text_nframes = c->nframes;
