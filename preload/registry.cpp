@@ -116,9 +116,9 @@ void registry_configure(size_t stack_copy_bytes, uint32_t max_frames) {
   // unwind_capture unwinds 8 frames more than it keeps (ours are dropped).
   g_frames_capacity = max_frames + 8 < kMaxFramesLimit ? max_frames + 8 : kMaxFramesLimit;
   size_t s = sizeof(Capture) + g_frames_capacity * sizeof(uintptr_t);
-  g_slots_bytes = ((s + 63) / 64 * 64 * kChunkRecords + 4095) & ~size_t{4095};
+  g_slot_size = (s + 63) & ~size_t{63};
+  g_slots_bytes = (g_slot_size * kChunkRecords + 4095) & ~size_t{4095};
   g_stack_capacity = stack_copy_bytes;
-  g_slot_size = (s + 63) / 64 * 64;
 }
 
 Record* registry_add(Kind initial, bool foreign) {
